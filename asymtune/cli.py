@@ -1,0 +1,132 @@
+"""The ``asymtune`` command: ``tune``, ``train`` and ``report``.
+
+``tune`` and ``train`` compose ``conf/tune.yaml`` / ``conf/train.yaml`` with Hydra; every
+argument of the form ``key=value`` (or ``group=option``, ``+key=value``, ``~key``) is a Hydra
+override. ``--cfg`` prints the composed config instead of running.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+EXIT_OK, EXIT_ERROR, EXIT_USAGE = 0, 1, 2
+
+
+def compose(config_name: str, overrides: Sequence[str], base: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The resolved config ``conf/<config_name>.yaml`` with Hydra ``overrides``.
+
+    With ``base`` (an exported config), the composed defaults are replaced by ``base`` and the
+    overrides are applied on top of it.
+    """
+    from hydra import compose as hydra_compose
+    from hydra import initialize_config_dir
+    from hydra.core.global_hydra import GlobalHydra
+    from omegaconf import OmegaConf
+
+    from asymtune.paths import conf_dir
+
+    if base is not None:
+        config = OmegaConf.create(base)
+        for override in overrides:
+            key, _, value = override.partition("=")
+            if not _ or not key:
+                raise ValueError(f"override {override!r}: expected key=value")
+            OmegaConf.update(config, key.lstrip("+"), OmegaConf.create({"v": value}).v if value else value, force_add=True)
+        return OmegaConf.to_container(config, resolve=True)  # type: ignore[return-value]
+    GlobalHydra.instance().clear()
+    with initialize_config_dir(config_dir=str(conf_dir()), version_base="1.3", job_name=f"asymtune_{config_name}"):
+        config = hydra_compose(config_name=config_name, overrides=list(overrides))
+    return OmegaConf.to_container(config, resolve=True)  # type: ignore[return-value]
+
+
+def _print_config(config: dict[str, Any]) -> None:
+    import yaml
+
+    print(yaml.safe_dump(config, sort_keys=False), end="")
+
+
+def cmd_tune(args: argparse.Namespace) -> int:
+    from asymtune.search.driver import run_tune
+
+    config = compose("tune", args.overrides)
+    if args.cfg:
+        _print_config(config)
+        return EXIT_OK
+    value = run_tune(config)
+    print(f"asymtune: {config['objective']['metric']} of the selected settings (mean over datasets): {value:.4f}")
+    return EXIT_OK
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    import yaml
+
+    from asymtune.train.command import format_result, run_train
+
+    base = None
+    source = "conf/train.yaml"
+    if args.config:
+        path = Path(args.config)
+        if not path.is_file():
+            raise FileNotFoundError(f"--config {path}: no such file: expected a config exported by 'asymtune tune'")
+        base = yaml.safe_load(path.read_text())
+        if not isinstance(base, dict):
+            raise ValueError(f"--config {path}: expected a YAML mapping")
+        source = str(path)
+    config = compose("train", args.overrides, base=base)
+    if args.cfg:
+        _print_config(config)
+        return EXIT_OK
+    print(format_result(run_train(config, source=source, progress=not args.quiet)))
+    return EXIT_OK
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    from asymtune.report.build import build_report
+
+    reports = build_report(Path(args.path), log_to_mlflow=not args.no_mlflow)
+    print(f"asymtune: wrote {Path(args.path) / 'report.md'} and report.html ({len(reports)} datasets)")
+    return EXIT_OK
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="asymtune", description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+    tune = sub.add_parser("tune", help="run a sweep on every dataset, then report and export configs")
+    tune.add_argument("overrides", nargs="*", help="Hydra overrides, e.g. experiment=smoke output_dir=runs/a")
+    tune.add_argument("--cfg", action="store_true", help="print the composed config and exit")
+    tune.set_defaults(func=cmd_tune)
+    train = sub.add_parser("train", help="train one setting and print its test metrics as JSON")
+    train.add_argument("--config", help="an exported config (configs/<dataset>.yaml of a sweep)")
+    train.add_argument("overrides", nargs="*", help="key=value overrides")
+    train.add_argument("--cfg", action="store_true", help="print the composed config and exit")
+    train.add_argument("--quiet", action="store_true", help="no per-epoch lines on stderr")
+    train.set_defaults(func=cmd_train)
+    report = sub.add_parser("report", help="rebuild report.md/report.html and configs from a sweep's output_dir")
+    report.add_argument("path", help="the output_dir of 'asymtune tune'")
+    report.add_argument("--no-mlflow", action="store_true", help="do not upload the report to MLflow")
+    report.set_defaults(func=cmd_report)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point; returns the exit code (0 ok, 1 failure, 2 bad input)."""
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    from hydra.errors import HydraException
+    from omegaconf.errors import OmegaConfBaseException
+
+    try:
+        return int(args.func(args))
+    except (ValueError, FileNotFoundError, HydraException, OmegaConfBaseException) as error:
+        message = " ".join(str(error).split())
+        print(f"asymtune {args.command}: error: {message}", file=sys.stderr)
+        return EXIT_USAGE
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,74 @@
+"""Read what a dataset sweep stored (Ray Tune's experiment folder) into plain records."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ray import tune
+
+from asymtune.search.trainable import FIXED_KEY, STATE_FILE, settings_from_trial_config
+from asymtune.train.settings import AsymmetrySettings
+
+
+@dataclass
+class TrialRecord:
+    """One trial as stored.
+
+    Attributes:
+        trial_id: Ray Tune's id.
+        config: the trial config (fixed part under ``"asymtune"``, Optuna values at top level).
+        settings: the per-class asymmetry setting it trained with.
+        history: one metrics dict per reported epoch.
+        error: the error text when the trial failed.
+        checkpoint_file: the latest ``state.pt``, if any.
+    """
+
+    trial_id: str
+    config: dict[str, Any]
+    settings: AsymmetrySettings
+    history: list[dict[str, Any]] = field(default_factory=list)
+    error: str | None = None
+    checkpoint_file: Path | None = None
+
+    @property
+    def last(self) -> dict[str, Any]:
+        return self.history[-1] if self.history else {}
+
+    @property
+    def epochs(self) -> int:
+        return int(self.last.get("training_iteration", 0))
+
+    def objective(self, metric: str) -> float:
+        value = self.last.get(metric)
+        return float(value) if isinstance(value, (int, float)) and math.isfinite(value) else math.nan
+
+
+def load_trials(experiment_dir: Path) -> list[TrialRecord]:
+    """All trials of one dataset sweep, finished or not, in creation order."""
+    analysis = tune.ExperimentAnalysis(str(experiment_dir))
+    records = []
+    for result in tune.ResultGrid(analysis):
+        config = dict(result.config or {})
+        if FIXED_KEY not in config:
+            continue
+        frame = result.metrics_dataframe
+        history = frame.to_dict("records") if frame is not None and len(frame) else []
+        checkpoint_file = None
+        if result.checkpoint is not None:
+            candidate = Path(result.checkpoint.path) / STATE_FILE
+            checkpoint_file = candidate if candidate.is_file() else None
+        trial_id = str((result.metrics or {}).get("trial_id") or Path(result.path).name)
+        records.append(
+            TrialRecord(
+                trial_id=trial_id,
+                config=config,
+                settings=settings_from_trial_config(config),
+                history=history,
+                error=str(result.error) if result.error else None,
+                checkpoint_file=checkpoint_file,
+            )
+        )
+    return records

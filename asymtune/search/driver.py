@@ -1,0 +1,211 @@
+"""``asymtune tune``: check everything, then sweep every dataset, then report and export.
+
+Order matters for users: every input (datasets, search space, model, objective, MLflow store) is
+checked before the first trial starts, so a bad value fails in seconds with one clear sentence.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import uuid
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import torch
+import yaml
+
+from asymtune.data.loading import load_dataset
+from asymtune.models import create_model
+from asymtune.paths import resolve_search_space
+from asymtune.search.space import SearchSpace
+from asymtune.search.sweep import DatasetPlan, TrialParams, experiment_path, run_dataset_sweep
+from asymtune.train.config import TrainConfig
+from asymtune.versions import code_version, library_versions
+
+log = logging.getLogger(__name__)
+MANIFEST = "sweep.json"
+RESOLVED_CONFIG = "config.yaml"
+# Keys that may change between an interrupted run and its resume.
+RESUME_FREE_KEYS = ("ray", "verbose", "report")
+
+
+class ConfigError(ValueError):
+    """A configuration value is wrong; raised before any trial starts."""
+
+
+def metric_names(class_names: tuple[str, ...]) -> list[str]:
+    """The validation metrics every trial reports (valid objectives)."""
+    names = [f"val/mean_fg_{m}" for m in ("dice", "sensitivity", "precision")]
+    names += [f"val/{m}/{c}" for m in ("dice", "sensitivity", "precision") for c in class_names[1:]]
+    return names
+
+
+def plan_datasets(cfg: Mapping[str, Any]) -> list[DatasetPlan]:
+    """Load and check every dataset, the search space, the model and the objective."""
+    sets = cfg["data"]["sets"]
+    if not sets:
+        raise ConfigError("data.sets is empty: expected at least one dataset to tune")
+    TrainConfig.from_mapping(cfg["train"])
+    objective = cfg["objective"]
+    if objective["mode"] not in ("max", "min"):
+        raise ConfigError(f"objective.mode={objective['mode']!r}: expected 'max' or 'min'")
+    space_path = resolve_search_space(str(cfg["search"]["space"]))
+    space = SearchSpace.from_file(space_path)
+    common = dict(cfg["data"].get("common") or {})
+    plans = []
+    for name, entry in sets.items():
+        spec = {**dict(entry), "params": {**common, **dict(entry.get("params") or {})}}
+        dataset = load_dataset(spec, name)
+        valid = metric_names(dataset.class_names)
+        if objective["metric"] not in valid:
+            raise ConfigError(
+                f"objective.metric={objective['metric']!r} is not reported for dataset {name!r}: expected one of {valid}"
+            )
+        try:
+            bound = space.bind(dataset.class_names, dataset.rare_classes)
+        except ValueError as error:
+            raise ConfigError(f"search space does not fit dataset {name!r}: {error}") from error
+        _check_model(cfg["model"], dataset, name)
+        plans.append(DatasetPlan(name=name, spec=dict(spec), dataset=dataset, space=bound))
+    return plans
+
+
+def _check_model(model_cfg: Mapping[str, Any], dataset: Any, name: str) -> None:
+    options = dict(model_cfg)
+    model = create_model(str(options.pop("name")), dataset.spatial_dims, dataset.in_channels, dataset.num_classes, **options)
+    try:
+        with torch.no_grad():
+            model(torch.from_numpy(dataset.train.images[:1]))
+    except ValueError as error:
+        raise ConfigError(f"model does not fit dataset {name!r}: {error}") from error
+
+
+def _check_resume(output_dir: Path, resolved: dict[str, Any]) -> None:
+    path = output_dir / RESOLVED_CONFIG
+    if not path.is_file():
+        return
+    stored = yaml.safe_load(path.read_text())
+    changed = sorted(
+        key for key in set(stored) | set(resolved)
+        if key not in RESUME_FREE_KEYS and stored.get(key) != resolved.get(key)
+    )
+    if changed:
+        raise ConfigError(
+            f"output_dir {output_dir} holds a sweep made with a different config (changed: {', '.join(changed)}): "
+            "rerun with the same values to resume it, or choose a new output_dir"
+        )
+
+
+def _tracking(cfg: Mapping[str, Any], output_dir: Path) -> tuple[str, str | None]:
+    uri = cfg["mlflow"]["tracking_uri"] or f"sqlite:///{output_dir / 'mlflow.db'}"
+    local = uri.startswith(("sqlite:", "file:")) or "://" not in uri
+    artifacts = (output_dir / "mlartifacts").as_uri() if local else None
+    return uri, artifacts
+
+
+def _check_mlflow(uri: str, experiment_name: str, artifact_location: str | None) -> None:
+    from mlflow.tracking import MlflowClient
+
+    from asymtune.tracking import get_or_create_experiment
+
+    try:
+        get_or_create_experiment(MlflowClient(tracking_uri=uri), experiment_name, artifact_location)
+    except Exception as error:  # MLflow raises many kinds (connection, REST, SQL)
+        raise ConfigError(
+            f"mlflow.tracking_uri={uri!r} cannot be used: {type(error).__name__}: {str(error)[:300]}"
+        ) from error
+
+
+def _init_ray(ray_cfg: Mapping[str, Any]) -> None:
+    import ray
+
+    if ray.is_initialized():
+        return
+    if ray_cfg.get("address"):
+        ray.init(
+            address=ray_cfg["address"], logging_level=logging.WARNING,
+            log_to_driver=bool(ray_cfg.get("log_to_driver", False)),
+        )
+    else:
+        ray.init(
+            num_cpus=ray_cfg.get("num_cpus"),
+            include_dashboard=bool(ray_cfg.get("include_dashboard", False)),
+            logging_level=logging.WARNING,
+            log_to_driver=bool(ray_cfg.get("log_to_driver", False)),
+        )
+
+
+def run_tune(cfg: Mapping[str, Any]) -> float:
+    """Run the whole sweep described by a resolved ``conf/tune.yaml``.
+
+    Returns:
+        the mean over datasets of the selected trials' validation objective.
+    """
+    from mlflow.tracking import MlflowClient  # noqa: F401  (fail early when MLflow is missing)
+
+    from asymtune.report.build import build_report
+    from asymtune.tracking.mlflow_tracker import MLflowSweepTracker
+
+    output_dir = Path(cfg["output_dir"]).expanduser().resolve()
+    resolved = json.loads(json.dumps(dict(cfg), default=str))
+    _check_resume(output_dir, resolved)
+    plans = plan_datasets(cfg)
+    tracking_uri, artifact_location = _tracking(cfg, output_dir)
+    output_dir.mkdir(parents=True, exist_ok=True)
+    experiment_name = str(cfg["mlflow"]["experiment_name"])
+    _check_mlflow(tracking_uri, experiment_name, artifact_location)
+
+    (output_dir / RESOLVED_CONFIG).write_text(yaml.safe_dump(resolved, sort_keys=False))
+    manifest_path = output_dir / MANIFEST
+    manifest = json.loads(manifest_path.read_text()) if manifest_path.is_file() else {"sweep_id": uuid.uuid4().hex[:12]}
+    sweep_id = manifest["sweep_id"]
+    optuna_storage = cfg["optuna"]["storage"] or f"sqlite:///{output_dir / 'optuna.db'}"
+    storage_path = output_dir / "ray_results"
+    manifest.update(
+        objective=dict(cfg["objective"]),
+        num_samples=int(cfg["search"]["num_samples"]),
+        search_space=str(resolve_search_space(str(cfg["search"]["space"]))),
+        mlflow={"tracking_uri": tracking_uri, "experiment_name": experiment_name},
+        optuna_storage=optuna_storage,
+        code_version=code_version(),
+        libraries=library_versions(),
+    )
+    manifest.setdefault("datasets", {})
+
+    _init_ray(cfg["ray"])
+    results = []
+    for plan in plans:
+        study_name = f"asymtune-{sweep_id}-{plan.name}"
+        tracker = MLflowSweepTracker(
+            tracking_uri=tracking_uri,
+            experiment_name=experiment_name,
+            artifact_location=artifact_location,
+            sweep_id=sweep_id,
+            dataset_name=plan.name,
+            parent_params={
+                "dataset": plan.name, "classes": ",".join(plan.dataset.class_names),
+                "search_space": manifest["search_space"], "num_samples": manifest["num_samples"],
+                "objective": cfg["objective"]["metric"], "optuna_study": study_name,
+            },
+            parent_tags={"asymtune.code_version": code_version()},
+            trial_params=TrialParams(plan.dataset.class_names),
+            parent_artifacts=[str(output_dir / RESOLVED_CONFIG)],
+        )
+        parent_run_id = tracker.ensure_parent_run()
+        manifest["datasets"][plan.name] = {
+            "experiment_dir": str(experiment_path(storage_path, plan.name)),
+            "study_name": study_name,
+            "parent_run_id": parent_run_id,
+            "class_names": list(plan.dataset.class_names),
+        }
+        manifest_path.write_text(json.dumps(manifest, indent=2))
+        log.info("sweep %s: dataset %s (%d trials)", sweep_id, plan.name, manifest["num_samples"])
+        results.append(
+            run_dataset_sweep(plan, cfg, storage_path, optuna_storage, study_name, tracker)
+        )
+    reports = build_report(output_dir) if cfg["report"]["enabled"] else []
+    values = [r.selected.objective(cfg["objective"]["metric"]) for r in reports if r.selected is not None]
+    print(f"asymtune: report at {output_dir / 'report.html'}; configs in {output_dir / 'configs'}")
+    return float(sum(values) / len(values)) if values else float("nan")

@@ -1,0 +1,180 @@
+"""Run one Optuna-through-Ray-Tune sweep per dataset, resumable from ``output_dir``.
+
+For each dataset: a seeded TPE sampler (``OptunaSearch``) whose first points are the search
+space's anchors (baseline, authors' defaults), ASHA on the validation objective, checkpoints
+every epoch, the Optuna study in an RDB storage, MLflow logging from the driver.
+Running the same command on the same ``output_dir`` restores an interrupted sweep with
+``Tuner.restore`` (finished trials are not rerun) and leaves a finished one as it is.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import optuna
+from ray import tune
+from ray.tune.schedulers import ASHAScheduler
+from ray.tune.search.optuna import OptunaSearch
+
+from asymtune.data.base import SegmentationDataset
+from asymtune.search.space import BoundSpace
+from asymtune.search.trainable import FIXED_KEY, run_trial, settings_from_trial_config
+from asymtune.tracking.mlflow_tracker import MLflowSweepTracker
+
+log = logging.getLogger(__name__)
+
+# A trial table rather than a wall of logs: Ray's classic reporter honours our columns, and the
+# snapshot warning is expected (checkpoints are kept to one per trial, which forces snapshots).
+os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")
+os.environ.setdefault("TUNE_WARN_EXCESSIVE_EXPERIMENT_CHECKPOINT_SYNC_THRESHOLD_S", "0")
+
+
+def trial_name(trial: tune.experiment.Trial) -> str:
+    """Short trial names (the default embeds the whole config)."""
+    return f"trial_{trial.trial_id}"
+
+
+@dataclass(frozen=True)
+class DatasetPlan:
+    """Everything checked before a dataset's sweep starts.
+
+    Attributes:
+        name: the dataset's name in the sweep (``data.sets.<name>``).
+        spec: its config entry (``source`` and ``params``).
+        dataset: the loaded dataset (class names, sizes).
+        space: the search space bound to its classes.
+    """
+
+    name: str
+    spec: dict[str, Any]
+    dataset: SegmentationDataset
+    space: BoundSpace
+
+
+class TrialParams:
+    """Maps a trial config to flat MLflow params: per-class settings plus Optuna's raw values."""
+
+    def __init__(self, class_names: tuple[str, ...]) -> None:
+        self.class_names = class_names
+
+    def __call__(self, config: Mapping[str, Any]) -> dict[str, Any]:
+        settings = settings_from_trial_config(dict(config))
+        params = settings.flat_params(self.class_names)
+        params.update({f"search.{k}": v for k, v in config.items() if k != FIXED_KEY})
+        params["is_baseline"] = settings.is_baseline
+        return params
+
+
+def experiment_path(storage_path: Path, dataset_name: str) -> Path:
+    """Where Ray Tune keeps a dataset sweep's state."""
+    return storage_path / dataset_name
+
+
+def fixed_trial_config(plan: DatasetPlan, cfg: Mapping[str, Any]) -> dict[str, Any]:
+    """The part of every trial's config that Optuna does not choose."""
+    return {
+        "dataset_name": plan.name,
+        "dataset": plan.spec,
+        "class_names": list(plan.dataset.class_names),
+        "rare": list(plan.dataset.rare_classes),
+        "model": dict(cfg["model"]),
+        "train": dict(cfg["train"]),
+        "space": _space_mapping(plan.space),
+        "space_path": plan.space.space.path,
+    }
+
+
+def _space_mapping(space: BoundSpace) -> dict[str, Any]:
+    raw = space.space
+    params: dict[str, Any] = {}
+    for spec in raw.params:
+        entry: dict[str, Any] = {"type": spec.type}
+        if spec.type in ("float", "int"):
+            entry.update(low=spec.low, high=spec.high, log=spec.log)
+        if spec.type == "categorical":
+            entry["choices"] = list(spec.choices)
+        if spec.per_class is not None:
+            entry["per_class"] = spec.per_class
+        params[spec.name] = entry
+    return {"form": raw.form, "params": params, "fixed": dict(raw.fixed), "anchors": raw.anchors}
+
+
+def run_dataset_sweep(
+    plan: DatasetPlan,
+    cfg: Mapping[str, Any],
+    storage_path: Path,
+    optuna_storage_url: str,
+    study_name: str,
+    tracker: MLflowSweepTracker,
+) -> tune.ResultGrid:
+    """Run (or resume) the sweep of one dataset and return its results."""
+    search = cfg["search"]
+    resources = {"cpu": float(cfg["resources"]["cpu"]), "gpu": float(cfg["resources"]["gpu"])}
+    trainable = tune.with_resources(run_trial, resources)
+    path = experiment_path(storage_path, plan.name)
+    if tune.Tuner.can_restore(str(path)):
+        log.info("resuming the sweep of %s from %s", plan.name, path)
+        tuner = tune.Tuner.restore(str(path), trainable=trainable, resume_unfinished=True, resume_errored=True)
+        return tuner.fit()
+
+    objective = cfg["objective"]
+    anchors = list(plan.space.anchor_points().values())
+    searcher = OptunaSearch(
+        space=plan.space,
+        metric=objective["metric"],
+        mode=objective["mode"],
+        points_to_evaluate=anchors,
+        sampler=optuna.samplers.TPESampler(seed=int(search["seed"]), n_startup_trials=int(search["n_startup_trials"])),
+        study_name=study_name,
+        storage=optuna.storages.RDBStorage(optuna_storage_url),
+    )
+    scheduler = ASHAScheduler(
+        time_attr="training_iteration",
+        max_t=int(cfg["train"]["epochs"]),
+        grace_period=int(search["scheduler"]["grace_period"]),
+        reduction_factor=float(search["scheduler"]["reduction_factor"]),
+    )
+    tuner = tune.Tuner(
+        trainable,
+        param_space={FIXED_KEY: fixed_trial_config(plan, cfg)},
+        tune_config=tune.TuneConfig(
+            metric=objective["metric"],
+            mode=objective["mode"],
+            search_alg=searcher,
+            scheduler=scheduler,
+            num_samples=int(search["num_samples"]),
+            max_concurrent_trials=int(search["max_concurrent_trials"]),
+            trial_name_creator=trial_name,
+            trial_dirname_creator=trial_name,
+        ),
+        run_config=tune.RunConfig(
+            name=plan.name,
+            storage_path=str(storage_path),
+            callbacks=[tracker],
+            checkpoint_config=tune.CheckpointConfig(num_to_keep=1),
+            failure_config=tune.FailureConfig(max_failures=int(search["max_failures"])),
+            progress_reporter=_progress_reporter(plan, objective["metric"]),
+            verbose=int(cfg["verbose"]),
+        ),
+    )
+    return tuner.fit()
+
+
+def _progress_reporter(plan: DatasetPlan, objective: str) -> tune.CLIReporter:
+    """A compact trial table: the objective, each foreground class's Dice, the searched values."""
+    metric_columns = {"training_iteration": "epoch", objective: "objective"}
+    for name in plan.dataset.class_names[1:]:
+        metric_columns[f"val/dice/{name}"] = f"dice {name}"
+    parameter_columns = {key: key for key in plan.space.keys if not key.startswith("rare.")}
+    return tune.CLIReporter(
+        metric_columns=metric_columns,
+        parameter_columns=parameter_columns,
+        max_report_frequency=15,
+        print_intermediate_tables=True,
+        sort_by_metric=True,
+    )

@@ -1,0 +1,203 @@
+"""MLflow tracking of a sweep: one parent run per dataset sweep, one nested child run per trial.
+
+All writes happen in the Tune driver (a :class:`ray.tune.Callback`), so trials on any node are
+tracked through the results they report, and the tracker finds its runs again by tags after a
+resume instead of creating duplicates.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from mlflow.entities import Metric, Param, RunTag
+from mlflow.tracking import MlflowClient
+from ray import tune
+
+TAG_SWEEP = "asymtune.sweep_id"
+TAG_DATASET = "asymtune.dataset"
+TAG_TRIAL = "asymtune.trial_id"
+TAG_ROLE = "asymtune.role"
+TAG_PARENT = "mlflow.parentRunId"
+METRIC_PREFIXES = ("train/", "val/", "diag/")
+_MAX_BATCH = 900
+
+
+def get_or_create_experiment(client: MlflowClient, name: str, artifact_location: str | None) -> str:
+    """The id of experiment ``name``, created (with ``artifact_location``) if missing."""
+    experiment = client.get_experiment_by_name(name)
+    if experiment is not None:
+        return str(experiment.experiment_id)
+    return str(client.create_experiment(name, artifact_location=artifact_location))
+
+
+def find_run(client: MlflowClient, experiment_id: str, tags: Mapping[str, str]) -> str | None:
+    """The id of the oldest active run carrying all ``tags``, or None."""
+    query = " and ".join(f"tags.`{key}` = '{value}'" for key, value in tags.items())
+    runs = client.search_runs([experiment_id], filter_string=query, order_by=["attributes.start_time ASC"])
+    return runs[0].info.run_id if runs else None
+
+
+class MLflowSweepTracker(tune.Callback):
+    """Logs a dataset sweep to MLflow from the Tune driver.
+
+    Args:
+        tracking_uri: MLflow tracking URI (``sqlite:///...``, ``http://...``, a folder).
+        experiment_name: MLflow experiment that holds the sweep.
+        artifact_location: artifact root for a newly created experiment (None: server default).
+        sweep_id: identifies the sweep across resumes.
+        dataset_name: the dataset this sweep tunes.
+        parent_params: params of the parent run (flat).
+        parent_tags: extra tags of the parent run (code version ...).
+        trial_params: maps a trial config to its flat params (per-class values readable).
+    """
+
+    def __init__(
+        self,
+        tracking_uri: str,
+        experiment_name: str,
+        artifact_location: str | None,
+        sweep_id: str,
+        dataset_name: str,
+        parent_params: Mapping[str, Any],
+        parent_tags: Mapping[str, str],
+        trial_params: Any,
+        parent_artifacts: Sequence[str] = (),
+    ) -> None:
+        self.tracking_uri = tracking_uri
+        self.experiment_name = experiment_name
+        self.artifact_location = artifact_location
+        self.sweep_id = sweep_id
+        self.dataset_name = dataset_name
+        self.parent_params = dict(parent_params)
+        self.parent_tags = dict(parent_tags)
+        self.trial_params = trial_params
+        self.parent_artifacts = list(parent_artifacts)
+        self.parent_run_id: str | None = None
+        self._child_runs: dict[str, str] = {}
+        self._last_step: dict[str, int] = {}
+        self._client: MlflowClient | None = None
+
+    def __getstate__(self) -> dict[str, Any]:
+        state = self.__dict__.copy()
+        state["_client"] = None
+        return state
+
+    @property
+    def client(self) -> MlflowClient:
+        if self._client is None:
+            self._client = MlflowClient(tracking_uri=self.tracking_uri)
+        return self._client
+
+    # ------------------------------------------------------------------------- parent
+    def ensure_parent_run(self) -> str:
+        """Create the sweep's parent run, or find it again after a resume."""
+        if self.parent_run_id is not None:
+            return self.parent_run_id
+        experiment_id = get_or_create_experiment(self.client, self.experiment_name, self.artifact_location)
+        tags = {TAG_SWEEP: self.sweep_id, TAG_DATASET: self.dataset_name, TAG_ROLE: "sweep"}
+        run_id = find_run(self.client, experiment_id, tags)
+        if run_id is None:
+            run = self.client.create_run(
+                experiment_id, run_name=f"sweep-{self.dataset_name}", tags={**tags, **self.parent_tags}
+            )
+            run_id = run.info.run_id
+            self.client.log_batch(
+                run_id, params=[Param(k, _param_value(v)) for k, v in sorted(self.parent_params.items())]
+            )
+            for path in self.parent_artifacts:
+                self.client.log_artifact(run_id, path)
+        self.parent_run_id = run_id
+        return run_id
+
+    def setup(self, **info: Any) -> None:
+        self.ensure_parent_run()
+
+    # -------------------------------------------------------------------------- trials
+    def _child_run(self, trial: Any) -> str:
+        trial_id = str(trial.trial_id)
+        if trial_id in self._child_runs:
+            return self._child_runs[trial_id]
+        parent = self.ensure_parent_run()
+        experiment_id = self.client.get_run(parent).info.experiment_id
+        tags = {TAG_PARENT: parent, TAG_TRIAL: trial_id}
+        run_id = find_run(self.client, experiment_id, tags)
+        if run_id is None:
+            run = self.client.create_run(
+                experiment_id,
+                run_name=f"{self.dataset_name}-{trial_id}",
+                tags={**tags, TAG_SWEEP: self.sweep_id, TAG_DATASET: self.dataset_name, TAG_ROLE: "trial"},
+            )
+            run_id = run.info.run_id
+            params = self.trial_params(trial.config)
+            self.client.log_batch(run_id, params=[Param(k, _param_value(v)) for k, v in sorted(params.items())])
+            self._last_step[trial_id] = 0
+        else:
+            # Resumed trial: a restarted trial replays epochs after its last checkpoint; those
+            # steps are already in MLflow and are not logged twice.
+            self._last_step[trial_id] = _last_logged_step(self.client, run_id)
+        self._child_runs[trial_id] = run_id
+        return run_id
+
+    def on_trial_start(self, iteration: int, trials: list[Any], trial: Any, **info: Any) -> None:
+        self._child_run(trial)
+
+    def on_trial_result(self, iteration: int, trials: list[Any], trial: Any, result: dict[str, Any], **info: Any) -> None:
+        run_id = self._child_run(trial)
+        step = int(result.get("training_iteration", 0))
+        if step <= self._last_step.get(str(trial.trial_id), 0):
+            return
+        self._last_step[str(trial.trial_id)] = step
+        timestamp = int(time.time() * 1000)
+        metrics = [
+            Metric(key, float(value), timestamp, step)
+            for key, value in result.items()
+            if key.startswith(METRIC_PREFIXES) and isinstance(value, (int, float)) and not isinstance(value, bool)
+        ]
+        for start in range(0, len(metrics), _MAX_BATCH):
+            self.client.log_batch(run_id, metrics=metrics[start : start + _MAX_BATCH])
+
+    def _finish(self, trial: Any, status: str) -> None:
+        run_id = self._child_run(trial)
+        self.client.set_tag(run_id, "asymtune.trial_status", status)
+        self.client.set_terminated(run_id, status="FINISHED" if status != "error" else "FAILED")
+
+    def on_trial_complete(self, iteration: int, trials: list[Any], trial: Any, **info: Any) -> None:
+        self._finish(trial, "complete")
+
+    def on_trial_error(self, iteration: int, trials: list[Any], trial: Any, **info: Any) -> None:
+        self._finish(trial, "error")
+
+    def on_experiment_end(self, trials: list[Any], **info: Any) -> None:
+        if self.parent_run_id is not None:
+            self.client.set_terminated(self.parent_run_id, status="FINISHED")
+
+
+def _last_logged_step(client: MlflowClient, run_id: str) -> int:
+    """The highest step logged for any ``val/`` metric of a run (0 if none)."""
+    keys = [key for key in client.get_run(run_id).data.metrics if key.startswith("val/")]
+    if not keys:
+        return 0
+    return max((m.step for m in client.get_metric_history(run_id, keys[0])), default=0)
+
+
+def _param_value(value: Any) -> str:
+    if isinstance(value, float) and math.isfinite(value):
+        return f"{value:.6g}"
+    return str(value)
+
+
+def log_artifacts(tracking_uri: str, run_id: str, paths: Sequence[str | Path], artifact_path: str | None = None) -> None:
+    """Upload files to a run (the report, exported configs)."""
+    client = MlflowClient(tracking_uri=tracking_uri)
+    for path in paths:
+        client.log_artifact(run_id, str(path), artifact_path=artifact_path)
+
+
+def set_parent_tags(tracking_uri: str, run_id: str, tags: Mapping[str, str]) -> None:
+    """Tag a parent run (the selected trial, ...)."""
+    client = MlflowClient(tracking_uri=tracking_uri)
+    client.log_batch(run_id, tags=[RunTag(k, str(v)) for k, v in tags.items()])

@@ -1,0 +1,61 @@
+"""``asymtune train``: train one setting from scratch, print its test metrics as one JSON line.
+
+Reads the same shape as ``conf/train.yaml``, which is also what a sweep exports
+(``configs/<dataset>.yaml``), so an exported setting is retrained unchanged.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from asymtune.data.loading import load_dataset
+from asymtune.train.config import TrainConfig
+from asymtune.train.settings import AsymmetrySettings
+from asymtune.train.trainer import EpochRecord, Trainer
+
+REQUIRED_KEYS = ("dataset_name", "data", "model", "train", "settings")
+
+
+def run_train(cfg: Mapping[str, Any], source: str = "config", progress: bool = True) -> dict[str, Any]:
+    """Train, evaluate on the test split, return ``{"dataset": ..., "test/...": ...}``."""
+    missing = [key for key in REQUIRED_KEYS if key not in cfg]
+    if missing:
+        raise ValueError(f"{source}: missing keys {missing}: expected {list(REQUIRED_KEYS)}")
+    name = str(cfg["dataset_name"])
+    dataset = load_dataset(dict(cfg["data"]), name)
+    try:
+        settings = AsymmetrySettings.from_dict(dict(cfg["settings"]))
+    except (TypeError, ValueError) as error:
+        raise ValueError(f"{source}: settings: {error}") from error
+    trainer = Trainer(dataset, dict(cfg["model"]), settings, TrainConfig.from_mapping(dict(cfg["train"])))
+    start = time.perf_counter()
+
+    def show(record: EpochRecord) -> None:
+        if progress:
+            print(
+                f"epoch {record.epoch}/{trainer.config.epochs}: loss {record.metrics['train/loss']:.4f} "
+                f"val mean fg Dice {record.metrics['val/mean_fg_dice']:.4f}",
+                file=sys.stderr,
+            )
+
+    trainer.fit(show)
+    result: dict[str, Any] = {"dataset": name, "epochs": trainer.epoch}
+    result.update(trainer.evaluate(dataset.test, "test"))
+    result["train_seconds"] = round(time.perf_counter() - start, 2)
+    if cfg.get("save_model"):
+        path = Path(str(cfg["save_model"]))
+        path.parent.mkdir(parents=True, exist_ok=True)
+        torch.save(trainer.model.state_dict(), path)
+    return result
+
+
+def format_result(result: Mapping[str, Any]) -> str:
+    """One JSON line, metrics rounded to 6 digits."""
+    return json.dumps({k: round(v, 6) if isinstance(v, float) else v for k, v in result.items()}, sort_keys=False)

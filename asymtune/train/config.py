@@ -1,0 +1,61 @@
+"""The optimisation part of a training run, as plain values."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, fields
+from typing import Any
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """How one model is trained.
+
+    Attributes:
+        epochs: number of epochs; an epoch is ``iterations_per_epoch`` optimiser iterations
+            (as in nnU-Net), each on ``batch_size`` images sampled from the training split.
+        iterations_per_epoch: iterations per epoch.
+        batch_size: images per batch.
+        learning_rate: Adam learning rate.
+        weight_decay: Adam weight decay.
+        seed: seeds weights, batch order, augmentation, mixup and adversarial draws.
+        num_threads: torch intra-op threads (1 keeps CPU runs reproducible and lets trials share cores).
+        augment: apply the (asymmetric) augmentation pipeline.
+        ce_weight: weight of the cross-entropy term.
+        dice_weight: weight of the Dice term.
+        eval_batch_size: images per forward pass during evaluation.
+    """
+
+    epochs: int = 8
+    iterations_per_epoch: int = 20
+    batch_size: int = 8
+    learning_rate: float = 2e-3
+    weight_decay: float = 0.0
+    seed: int = 0
+    num_threads: int = 1
+    augment: bool = False
+    ce_weight: float = 1.0
+    dice_weight: float = 1.0
+    eval_batch_size: int = 32
+
+    def __post_init__(self) -> None:
+        for name in ("epochs", "iterations_per_epoch", "batch_size", "num_threads", "eval_batch_size"):
+            value = getattr(self, name)
+            if not isinstance(value, int) or value < 1:
+                raise ValueError(f"train.{name}={value!r}: expected an integer >= 1")
+        if not self.learning_rate > 0:
+            raise ValueError(f"train.learning_rate={self.learning_rate}: expected a value > 0")
+        if self.weight_decay < 0 or self.ce_weight < 0 or self.dice_weight < 0:
+            raise ValueError(
+                f"train.weight_decay={self.weight_decay}, ce_weight={self.ce_weight}, "
+                f"dice_weight={self.dice_weight}: expected values >= 0"
+            )
+
+    @classmethod
+    def from_mapping(cls, data: Mapping[str, Any]) -> TrainConfig:
+        """Build from a config node; unknown keys are refused with their names."""
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise ValueError(f"train: unknown keys {unknown}: expected a subset of {sorted(known)}")
+        return cls(**dict(data))

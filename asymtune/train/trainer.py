@@ -1,0 +1,225 @@
+"""Train one segmentation model with one asymmetry setting: the body of every trial.
+
+Each iteration follows method.md section 3.6: an optimiser step on the clean (optionally
+augmented) batch, then, when enabled, one on its adversarial version and one on a mixup batch
+(``schedule="separate"``, the authors' schedule); or one step on the sum of those losses
+(``schedule="summed"``).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from asymtune.data.base import SegmentationDataset, Split
+from asymtune.losses import AsymmetricLoss, adversarial_perturbation, mixup_batch, soft_mixup_batch
+from asymtune.models import create_model
+from asymtune.train.config import TrainConfig
+from asymtune.train.metrics import ConfusionCounts, confusion_counts, metrics_dict
+from asymtune.train.settings import AsymmetrySettings
+
+
+class NonFiniteLossError(FloatingPointError):
+    """The training loss became NaN or infinite: the trial stops and never counts as a result."""
+
+
+@dataclass
+class EpochRecord:
+    """What one epoch produced: ``epoch`` counts from 1; ``metrics`` are flat ``name -> value``."""
+
+    epoch: int
+    metrics: dict[str, float]
+
+
+def seed_everything(seed: int) -> None:
+    """Seed torch's global generator (weight init, adversarial probes)."""
+    torch.manual_seed(seed)
+
+
+class Trainer:
+    """Owns the model, optimiser, loss and random state of one run.
+
+    Args:
+        dataset: the data; only ``train`` and ``val`` are touched during training.
+        model_options: ``{"name": ..., **options}`` for :func:`asymtune.models.create_model`.
+        settings: the asymmetry setting.
+        config: optimisation options.
+    """
+
+    def __init__(
+        self,
+        dataset: SegmentationDataset,
+        model_options: dict[str, Any],
+        settings: AsymmetrySettings,
+        config: TrainConfig,
+    ) -> None:
+        if settings.num_classes != dataset.num_classes:
+            raise ValueError(
+                f"settings have {settings.num_classes} classes, dataset {dataset.name!r} has "
+                f"{dataset.num_classes} ({', '.join(dataset.class_names)})"
+            )
+        torch.set_num_threads(config.num_threads)
+        seed_everything(config.seed)
+        self.dataset = dataset
+        self.settings = settings
+        self.config = config
+        options = dict(model_options)
+        name = str(options.pop("name"))
+        self.model: nn.Module = create_model(
+            name, dataset.spatial_dims, dataset.in_channels, dataset.num_classes, **options
+        )
+        self.optimizer = torch.optim.Adam(
+            self.model.parameters(), lr=config.learning_rate, weight_decay=config.weight_decay
+        )
+        self.loss = AsymmetricLoss(
+            margin=settings.margin, gamma=settings.gamma, ce_weight=config.ce_weight, dice_weight=config.dice_weight
+        )
+        self.augmenter = None
+        if config.augment:
+            from asymtune.data.augment import AsymmetricAugmenter
+
+            self.augmenter = AsymmetricAugmenter(
+                rare=settings.rare, p_bg=settings.aug_p_bg, spatial_dims=dataset.spatial_dims
+            )
+        self.epoch = 0
+        self.batch_rng = np.random.default_rng(config.seed)
+        self.torch_rng = torch.Generator().manual_seed(config.seed)
+        self._train_images = torch.from_numpy(dataset.train.images)
+        self._train_labels = torch.from_numpy(dataset.train.labels)
+
+    # ----------------------------------------------------------------------------- state
+    def state_dict(self) -> dict[str, Any]:
+        """Everything needed to continue training bit-for-bit (model, optimiser, RNGs)."""
+        return {
+            "epoch": self.epoch,
+            "model": self.model.state_dict(),
+            "optimizer": self.optimizer.state_dict(),
+            "batch_rng": self.batch_rng.bit_generator.state,
+            "torch_rng": self.torch_rng.get_state(),
+            "torch_global_rng": torch.get_rng_state(),
+        }
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Restore :meth:`state_dict`'s output."""
+        self.epoch = int(state["epoch"])
+        self.model.load_state_dict(state["model"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.batch_rng.bit_generator.state = state["batch_rng"]
+        self.torch_rng.set_state(state["torch_rng"])
+        torch.set_rng_state(state["torch_global_rng"])
+
+    # -------------------------------------------------------------------------- training
+    def _sample_batch(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """A batch ``(B, C_in, *spatial)``, ``(B, *spatial)`` drawn without replacement when possible."""
+        n = len(self.dataset.train)
+        size = self.config.batch_size
+        index = self.batch_rng.choice(n, size=size, replace=size > n)
+        index_t = torch.from_numpy(index)
+        images = self._train_images[index_t]
+        labels = self._train_labels[index_t]
+        if self.augmenter is not None:
+            images, labels, _ = self.augmenter(images, labels, self.torch_rng)
+        return images, labels
+
+    def _check_finite(self, loss: torch.Tensor, what: str) -> None:
+        value = float(loss.detach())
+        if not math.isfinite(value):
+            raise NonFiniteLossError(
+                f"the {what} loss is {value} at epoch {self.epoch + 1}: training diverged "
+                f"(settings: {self.settings.to_dict()})"
+            )
+
+    def _step(self, loss: torch.Tensor, what: str) -> float:
+        self._check_finite(loss, what)
+        self.optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        self.optimizer.step()
+        return float(loss.detach())
+
+    def _mixup_loss(self, images: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+        settings = self.settings
+        if settings.mixup_symmetric:
+            mixed = soft_mixup_batch(
+                images, labels, alpha=settings.mixup_alpha, num_classes=settings.num_classes,
+                generator=self.batch_rng,
+            )
+            return self.loss.forward_soft(self.model(mixed.images), mixed.soft_labels)
+        batch = mixup_batch(
+            images, labels, alpha=settings.mixup_alpha, mu=settings.mixup_margin, rare=settings.rare,
+            generator=self.batch_rng,
+        )
+        return self.loss(self.model(batch.images), batch.labels)
+
+    def _adversarial_loss(self, images: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+        delta = adversarial_perturbation(
+            self.model, images, labels, rare=self.settings.rare, eps=self.settings.adv_eps, xi=self.settings.adv_xi,
+            generator=self.torch_rng,
+        )
+        return self.loss(self.model(images + delta), labels)
+
+    def train_epoch(self) -> dict[str, float]:
+        """Run one epoch of iterations; returns mean losses per kind of step."""
+        self.model.train()
+        settings = self.settings
+        sums = {"clean": 0.0, "adversarial": 0.0, "mixup": 0.0}
+        for _ in range(self.config.iterations_per_epoch):
+            images, labels = self._sample_batch()
+            if settings.schedule == "separate":
+                sums["clean"] += self._step(self.loss(self.model(images), labels), "clean")
+                if settings.adv_eps > 0:
+                    sums["adversarial"] += self._step(self._adversarial_loss(images, labels), "adversarial")
+                if settings.mixup_alpha > 0:
+                    sums["mixup"] += self._step(self._mixup_loss(images, labels), "mixup")
+            else:
+                total = self.loss(self.model(images), labels)
+                if settings.adv_eps > 0:
+                    total = total + self._adversarial_loss(images, labels)
+                if settings.mixup_alpha > 0:
+                    total = total + self._mixup_loss(images, labels)
+                sums["clean"] += self._step(total, "summed")
+        self.epoch += 1
+        iterations = self.config.iterations_per_epoch
+        losses = {"train/loss": sums["clean"] / iterations}
+        if settings.adv_eps > 0 and settings.schedule == "separate":
+            losses["train/loss_adversarial"] = sums["adversarial"] / iterations
+        if settings.mixup_alpha > 0 and settings.schedule == "separate":
+            losses["train/loss_mixup"] = sums["mixup"] / iterations
+        return losses
+
+    # ------------------------------------------------------------------------ evaluation
+    @torch.inference_mode()
+    def predict_logits(self, split: Split) -> torch.Tensor:
+        """Logits ``(N, C, *spatial)`` for every image of ``split``, model in eval mode."""
+        self.model.eval()
+        images = torch.from_numpy(split.images)
+        chunks = [
+            self.model(images[start : start + self.config.eval_batch_size])
+            for start in range(0, len(split), self.config.eval_batch_size)
+        ]
+        return torch.cat(chunks).float()
+
+    def evaluate(self, split: Split, prefix: str) -> dict[str, float]:
+        """Per-class Dice, sensitivity, precision on ``split`` as ``{prefix}/...`` metrics."""
+        logits = self.predict_logits(split)
+        counts: ConfusionCounts = confusion_counts(
+            logits.argmax(1), torch.from_numpy(split.labels), self.dataset.num_classes
+        )
+        return metrics_dict(counts, self.dataset.class_names, prefix)
+
+    def fit(self, on_epoch_end: Callable[[EpochRecord], None] | None = None) -> list[EpochRecord]:
+        """Train from ``self.epoch`` to ``config.epochs``, validating after every epoch."""
+        records = []
+        while self.epoch < self.config.epochs:
+            metrics = self.train_epoch()
+            metrics.update(self.evaluate(self.dataset.val, "val"))
+            record = EpochRecord(epoch=self.epoch, metrics=metrics)
+            records.append(record)
+            if on_epoch_end is not None:
+                on_epoch_end(record)
+        return records

@@ -1,0 +1,67 @@
+"""The trainer: learns, is reproducible, resumes bit-for-bit, stops on a non-finite loss."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from asymtune.data import create_dataset
+from asymtune.train.config import TrainConfig
+from asymtune.train.settings import baseline, from_paper_form
+from asymtune.train.trainer import NonFiniteLossError, Trainer
+
+MODEL = {"name": "unet", "base_channels": 4, "depth": 2}
+
+
+@pytest.fixture(scope="module")
+def dataset():  # noqa: ANN201
+    return create_dataset("synth_lesions", image_size=32, n_train=8, n_val=4, n_test=4)
+
+
+def _config(**kwargs: object) -> TrainConfig:
+    values = {"epochs": 2, "iterations_per_epoch": 3, "batch_size": 4, **kwargs}
+    return TrainConfig(**values)  # type: ignore[arg-type]
+
+
+def test_same_seed_same_result_other_seed_other_result(dataset) -> None:  # noqa: ANN001
+    settings = from_paper_form(2, [False, True], margin=1.0, gamma=2.0, mixup_alpha=0.2, mixup_margin=0.2)
+    first = Trainer(dataset, MODEL, settings, _config()).fit()
+    second = Trainer(dataset, MODEL, settings, _config()).fit()
+    third = Trainer(dataset, MODEL, settings, _config(seed=1)).fit()
+    assert [r.metrics for r in first] == [r.metrics for r in second]
+    assert first[-1].metrics["train/loss"] != third[-1].metrics["train/loss"]
+    assert "train/loss_mixup" in first[-1].metrics
+
+
+def test_resume_from_state_equals_uninterrupted_training(dataset) -> None:  # noqa: ANN001
+    settings = from_paper_form(2, [False, True], margin=1.0, mixup_alpha=0.5, mixup_margin=0.1)
+    full = Trainer(dataset, MODEL, settings, _config(epochs=2)).fit()
+    interrupted = Trainer(dataset, MODEL, settings, _config(epochs=2))
+    interrupted.train_epoch()
+    state = interrupted.state_dict()
+    resumed = Trainer(dataset, MODEL, settings, _config(epochs=2))
+    resumed.load_state_dict(state)
+    records = resumed.fit()
+    assert len(records) == 1 and records[0].metrics == full[-1].metrics
+
+
+def test_summed_schedule_takes_one_step(dataset) -> None:  # noqa: ANN001
+    settings = from_paper_form(2, [False, True], mixup_alpha=0.5, schedule="summed")
+    record = Trainer(dataset, MODEL, settings, _config(epochs=1)).fit()[-1]
+    assert "train/loss_mixup" not in record.metrics  # one summed step, one loss
+
+
+def test_non_finite_loss_stops_with_a_clear_error(dataset) -> None:  # noqa: ANN001
+    trainer = Trainer(dataset, MODEL, baseline(2), _config(epochs=1))
+    with torch.no_grad():
+        next(trainer.model.parameters()).fill_(float("nan"))
+    with pytest.raises(NonFiniteLossError, match="clean loss is nan at epoch 1"):
+        trainer.train_epoch()
+
+
+def test_training_improves_the_validation_dice() -> None:
+    organs = create_dataset("synth_organs", image_size=32, n_train=8, n_val=4, n_test=4)
+    trainer = Trainer(organs, {**MODEL, "base_channels": 8}, baseline(4), _config(epochs=4, iterations_per_epoch=8))
+    before = trainer.evaluate(organs.val, "val")["val/dice/organ"]
+    after = trainer.fit()[-1].metrics["val/dice/organ"]
+    assert after > before + 0.2 and after > 0.6
