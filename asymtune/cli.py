@@ -1,4 +1,4 @@
-"""The ``asymtune`` command: ``tune``, ``train`` and ``report``.
+"""The ``asymtune`` command: ``tune``, ``train``, ``diagnose`` and ``report``.
 
 ``tune`` and ``train`` compose ``conf/tune.yaml`` / ``conf/train.yaml`` with Hydra; every
 argument of the form ``key=value`` (or ``group=option``, ``+key=value``, ``~key``) is a Hydra
@@ -85,6 +85,22 @@ def cmd_train(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_diagnose(args: argparse.Namespace) -> int:
+    import json
+
+    import yaml
+
+    from asymtune.train.diagnose_command import run_diagnose
+
+    path = Path(args.config)
+    if not path.is_file():
+        raise FileNotFoundError(f"--config {path}: no such file: expected a train config (e.g. an exported one)")
+    config = compose("train", args.overrides, base=yaml.safe_load(path.read_text()))
+    out_dir = Path(args.out) if args.out else None
+    print(json.dumps(run_diagnose(config, Path(args.weights), split=args.split, out_dir=out_dir)))
+    return EXIT_OK
+
+
 def cmd_report(args: argparse.Namespace) -> int:
     from asymtune.report.build import build_report
 
@@ -106,6 +122,13 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--cfg", action="store_true", help="print the composed config and exit")
     train.add_argument("--quiet", action="store_true", help="no per-epoch lines on stderr")
     train.set_defaults(func=cmd_train)
+    diagnose = sub.add_parser("diagnose", help="logit shift of a trained model: train against held-out boundary distances")
+    diagnose.add_argument("--config", required=True, help="the model's train config (e.g. configs/<dataset>.yaml)")
+    diagnose.add_argument("--weights", required=True, help="state_dict .pt (train save_model=...) or a trial's state.pt")
+    diagnose.add_argument("--split", default="test", help="held-out split: val or test (default test)")
+    diagnose.add_argument("--out", help="folder for logit_shift.png")
+    diagnose.add_argument("overrides", nargs="*", help="key=value overrides of the config")
+    diagnose.set_defaults(func=cmd_diagnose)
     report = sub.add_parser("report", help="rebuild report.md/report.html and configs from a sweep's output_dir")
     report.add_argument("path", help="the output_dir of 'asymtune tune'")
     report.add_argument("--no-mlflow", action="store_true", help="do not upload the report to MLflow")

@@ -9,6 +9,10 @@ probability, as in the authors' nnU-Net-based pipeline: rotation (+-15 degrees, 
 Everything runs batched in torch: rotation, scaling and the elastic displacement are folded into
 one sampling grid (``F.affine_grid`` plus a smoothed random displacement) that ``F.grid_sample``
 applies to the images (bilinear) and the labels (nearest), so image and label move together.
+
+The decision is per sample, so ``p_bg`` only matters when some samples lack rare voxels: feed it
+patches. Whole images of the built-in synthetic datasets nearly all hold a rare structure, so on
+them every ``p_bg`` behaves like ``p_bg = 1``.
 """
 
 from __future__ import annotations
@@ -131,8 +135,8 @@ class AsymmetricAugmenter:
         n, device = images.shape[0], images.device
         dims = self.spatial_dims
 
-        # Every decision and parameter is drawn for every sample, in a fixed order, so the stream
-        # of random numbers does not depend on which transforms fire.
+        # Decisions and scalar parameters are drawn for every sample in a fixed order (cheap, and
+        # easy to follow); the noise fields only for the samples whose transform fires.
         def coin(p: float) -> Tensor:
             return self._uniform(generator, n, device=device) < p
 

@@ -12,9 +12,9 @@ from typing import Any
 import numpy as np
 import torch
 
-from asymtune.data.base import SegmentationDataset, Split
-from asymtune.losses import boundary_distance
+from asymtune.data.base import SegmentationDataset
 from asymtune.train.config import TrainConfig
+from asymtune.train.diagnostics import split_distances
 from asymtune.train.settings import AsymmetrySettings
 from asymtune.train.trainer import Trainer
 
@@ -31,14 +31,6 @@ class Evaluation:
 
     metrics: dict[str, float]
     distances: dict[str, dict[str, np.ndarray]]
-
-
-def split_distances(trainer: Trainer, split: Split) -> dict[str, np.ndarray]:
-    """Signed boundary distance of every voxel of each foreground class, ``{class: (K,)}``."""
-    logits = trainer.predict_logits(split)
-    target = torch.from_numpy(split.labels)
-    names = trainer.dataset.class_names
-    return {names[c]: boundary_distance(logits, target, c).numpy() for c in range(1, len(names))}
 
 
 def trainer_from_state(

@@ -12,6 +12,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
 from asymtune.report.collect import TrialRecord  # noqa: E402
+from asymtune.train.diagnostics import plot_logit_shift  # noqa: E402,F401  (re-exported for the report)
 
 METRICS = ("dice", "sensitivity", "precision")
 
@@ -55,35 +56,6 @@ def plot_history(
     ax.set_ylabel(metric)
     ax.set_title("optimisation history (grey: other trials)")
     ax.legend(fontsize=8)
-    fig.tight_layout()
-    fig.savefig(path, dpi=90)
-    plt.close(fig)
-    return path
-
-
-def plot_logit_shift(
-    distances: Mapping[str, Mapping[str, Mapping[str, np.ndarray]]], path: Path
-) -> Path:
-    """Histograms of the boundary distance, train against test, per foreground class.
-
-    ``distances[label][split][class]`` with splits ``"train"`` and ``"test"``; one row per label.
-    """
-    labels = list(distances)
-    classes = list(next(iter(distances.values()))["train"])
-    fig, axes = plt.subplots(len(labels), len(classes), figsize=(3.6 * len(classes), 2.8 * len(labels)), squeeze=False)
-    for row, label in enumerate(labels):
-        for col, name in enumerate(classes):
-            ax = axes[row][col]
-            train = distances[label]["train"][name]
-            test = distances[label]["test"][name]
-            both = np.concatenate([train, test]) if train.size + test.size else np.zeros(1)
-            bins = np.linspace(float(both.min()), float(both.max()) + 1e-6, 40)
-            ax.hist(train, bins=bins, density=True, alpha=0.5, label="train")
-            ax.hist(test, bins=bins, density=True, alpha=0.5, label="test")
-            ax.axvline(0.0, color="k", linewidth=1)
-            ax.set_title(f"{label}: {name}", fontsize=9)
-            ax.set_xlabel("z_c - max_k z_k", fontsize=8)
-        axes[row][0].legend(fontsize=8)
     fig.tight_layout()
     fig.savefig(path, dpi=90)
     plt.close(fig)

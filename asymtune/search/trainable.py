@@ -2,8 +2,9 @@
 
 The trial's config holds the sweep's fixed part under ``"asymtune"`` (dataset entry, model, train
 options, the search space mapping) and Optuna's suggestions at the top level.
-Every epoch reports validation metrics and a checkpoint; a restarted trial continues from its
-latest checkpoint.
+Every epoch reports validation metrics, the logit-shift diagnostics (``diag/...``) and a
+checkpoint holding the model state and the boundary distances (``diagnostics.npz``) from which the
+driver draws the histograms; a restarted trial continues from its latest checkpoint.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from ray import tune
 from asymtune.data.loading import load_dataset
 from asymtune.search.space import SearchSpace
 from asymtune.train.config import TrainConfig
+from asymtune.train.diagnostics import DIAGNOSTICS_FILE, save_distances, shift_metrics, split_distances
 from asymtune.train.settings import AsymmetrySettings
 from asymtune.train.trainer import EpochRecord, Trainer
 
@@ -46,9 +48,13 @@ def run_trial(config: dict[str, Any]) -> None:
             trainer.load_state_dict(torch.load(Path(directory) / STATE_FILE, weights_only=True))
 
     def report(record: EpochRecord) -> None:
+        train_distances = split_distances(trainer, dataset.train)
+        val_distances = split_distances(trainer, dataset.val)
         with tempfile.TemporaryDirectory() as directory:
             torch.save(trainer.state_dict(), os.path.join(directory, STATE_FILE))
+            save_distances(train_distances, val_distances, Path(directory) / DIAGNOSTICS_FILE)
             metrics = dict(record.metrics, epoch=record.epoch, is_baseline=settings.is_baseline)
+            metrics.update(shift_metrics(train_distances, val_distances))
             tune.report(metrics, checkpoint=tune.Checkpoint.from_directory(directory))
 
     trainer.fit(report)

@@ -7,7 +7,9 @@ resume instead of creating duplicates.
 
 from __future__ import annotations
 
+import logging
 import math
+import tempfile
 import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -17,6 +19,7 @@ from mlflow.entities import Metric, Param, RunTag
 from mlflow.tracking import MlflowClient
 from ray import tune
 
+log = logging.getLogger(__name__)
 TAG_SWEEP = "asymtune.sweep_id"
 TAG_DATASET = "asymtune.dataset"
 TAG_TRIAL = "asymtune.trial_id"
@@ -160,8 +163,29 @@ class MLflowSweepTracker(tune.Callback):
         for start in range(0, len(metrics), _MAX_BATCH):
             self.client.log_batch(run_id, metrics=metrics[start : start + _MAX_BATCH])
 
+    def _log_diagnostics(self, trial: Any, run_id: str) -> None:
+        """Histograms of the boundary distances in the trial's latest checkpoint, as an artifact."""
+        from asymtune.train.diagnostics import DIAGNOSTICS_FILE, load_distances, plot_logit_shift
+
+        checkpoint = getattr(trial, "checkpoint", None)
+        if checkpoint is None:
+            return
+        with checkpoint.as_directory() as directory:
+            source = Path(directory) / DIAGNOSTICS_FILE
+            if not source.is_file():
+                return
+            distances = load_distances(source)
+            with tempfile.TemporaryDirectory() as out:
+                path = plot_logit_shift({f"trial {trial.trial_id}": distances}, Path(out) / "logit_shift.png")
+                self.client.log_artifact(run_id, str(path), artifact_path="diagnostics")
+                self.client.log_artifact(run_id, str(source), artifact_path="diagnostics")
+
     def _finish(self, trial: Any, status: str) -> None:
         run_id = self._child_run(trial)
+        try:
+            self._log_diagnostics(trial, run_id)
+        except Exception as error:  # a plot must never fail a sweep
+            log.warning("diagnostics of trial %s not logged: %s", trial.trial_id, error)
         self.client.set_tag(run_id, "asymtune.trial_status", status)
         self.client.set_terminated(run_id, status="FINISHED" if status != "error" else "FAILED")
 

@@ -50,6 +50,11 @@ def test_mlflow_has_parent_and_nested_trial_runs_with_per_class_metrics(smoke_sw
                     steps = sorted(m.step for m in history)
                     assert steps == list(range(1, len(steps) + 1)) and 1 <= len(steps) <= EPOCHS
                     assert all(0.0 <= m.value <= 1.0 for m in history)
+            diagnostics = {a.path for a in client.list_artifacts(child.info.run_id, "diagnostics")}
+            assert diagnostics == {"diagnostics/logit_shift.png", "diagnostics/diagnostics.npz"}
+            for cls in classes:
+                for key in ("median_train", "median_val", "shift", "frac_negative_val", "wasserstein"):
+                    assert f"diag/{key}/{cls}" in child.data.metrics
         baseline = [c for c in children if c.data.params["is_baseline"] == "True"]
         assert len(baseline) == 1, "the baseline anchor must be one of the trials"
 
