@@ -53,6 +53,12 @@ def plan_datasets(cfg: Mapping[str, Any]) -> list[DatasetPlan]:
         raise ConfigError(f"objective.mode={objective['mode']!r}: expected 'max' or 'min'")
     space_path = resolve_search_space(str(cfg["search"]["space"]))
     space = SearchSpace.from_file(space_path)
+    searched = {spec.name for spec in space.params} | set(space.fixed)
+    if "aug_p_bg" in searched and not cfg["train"]["augment"]:
+        raise ConfigError(
+            f"search space {space_path} sets aug_p_bg but train.augment=false: set train.augment=true "
+            "(and train.patch_size) or use a space without aug_p_bg"
+        )
     common = dict(cfg["data"].get("common") or {})
     plans = []
     for name, entry in sets.items():

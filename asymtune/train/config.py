@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, field, fields
 from typing import Any
 
 
@@ -20,7 +20,14 @@ class TrainConfig:
         weight_decay: Adam weight decay.
         seed: seeds weights, batch order, augmentation, mixup and adversarial draws.
         num_threads: torch intra-op threads (1 keeps CPU runs reproducible and lets trials share cores).
-        augment: apply the (asymmetric) augmentation pipeline.
+        augment: apply the (asymmetric) augmentation pipeline (method.md 3.5).
+        patch_size: train on random crops of this spatial size instead of whole images (so that
+            some patches hold no rare class and the augmentation probability ``p_bg`` matters);
+            None trains on whole images.
+        loss: the registered loss (``asymtune.losses.list_losses()``): ``asymmetric`` (margin and
+            focal from the settings; the baseline when both are 0), or the plain baselines
+            ``ce_dice``, ``weighted_ce`` (inverse-frequency weights from the training split),
+            ``unified_focal`` (Yeung et al.).
         ce_weight: weight of the cross-entropy term.
         dice_weight: weight of the Dice term.
         eval_batch_size: images per forward pass during evaluation.
@@ -34,17 +41,28 @@ class TrainConfig:
     seed: int = 0
     num_threads: int = 1
     augment: bool = False
+    loss: str = "asymmetric"
     ce_weight: float = 1.0
     dice_weight: float = 1.0
     eval_batch_size: int = 32
+    patch_size: tuple[int, ...] | None = field(default=None)
 
     def __post_init__(self) -> None:
+        if self.patch_size is not None:
+            patch = tuple(self.patch_size)
+            if not patch or any(not isinstance(v, int) or v < 1 for v in patch):
+                raise ValueError(f"train.patch_size={list(patch)}: expected a list of positive integers or null")
+            object.__setattr__(self, "patch_size", patch)
         for name in ("epochs", "iterations_per_epoch", "batch_size", "num_threads", "eval_batch_size"):
             value = getattr(self, name)
             if not isinstance(value, int) or value < 1:
                 raise ValueError(f"train.{name}={value!r}: expected an integer >= 1")
         if not self.learning_rate > 0:
             raise ValueError(f"train.learning_rate={self.learning_rate}: expected a value > 0")
+        from asymtune.losses import list_losses
+
+        if self.loss not in list_losses():
+            raise ValueError(f"train.loss={self.loss!r}: expected one of {list_losses()}")
         if self.weight_decay < 0 or self.ce_weight < 0 or self.dice_weight < 0:
             raise ValueError(
                 f"train.weight_decay={self.weight_decay}, ce_weight={self.ce_weight}, "

@@ -18,7 +18,14 @@ import torch
 from torch import nn
 
 from asymtune.data.base import SegmentationDataset, Split
-from asymtune.losses import AsymmetricLoss, adversarial_perturbation, mixup_batch, soft_mixup_batch
+from asymtune.losses import (
+    AsymmetricLoss,
+    WeightedCEDiceLoss,
+    adversarial_perturbation,
+    create_loss,
+    mixup_batch,
+    soft_mixup_batch,
+)
 from asymtune.models import create_model
 from asymtune.train.config import TrainConfig
 from asymtune.train.metrics import ConfusionCounts, confusion_counts, metrics_dict
@@ -35,6 +42,19 @@ class EpochRecord:
 
     epoch: int
     metrics: dict[str, float]
+
+
+def build_loss(config: TrainConfig, settings: AsymmetrySettings, dataset: SegmentationDataset) -> nn.Module:
+    """The loss ``config.loss`` names; the asymmetric one takes its margins and gammas from ``settings``."""
+    weights = {"ce_weight": config.ce_weight, "dice_weight": config.dice_weight}
+    if config.loss == "asymmetric":
+        return AsymmetricLoss(margin=settings.margin, gamma=settings.gamma, **weights)
+    if config.loss == "weighted_ce":
+        fractions = [max(float(f), 1e-8) for f in dataset.class_fractions()]
+        return WeightedCEDiceLoss.from_class_fractions(fractions, **weights)
+    if config.loss == "ce_dice":
+        return create_loss("ce_dice", num_classes=dataset.num_classes, **weights)
+    return create_loss(config.loss, num_classes=dataset.num_classes)
 
 
 def seed_everything(seed: int) -> None:
@@ -77,9 +97,7 @@ class Trainer:
         self.optimizer = torch.optim.Adam(
             self.model.parameters(), lr=config.learning_rate, weight_decay=config.weight_decay
         )
-        self.loss = AsymmetricLoss(
-            margin=settings.margin, gamma=settings.gamma, ce_weight=config.ce_weight, dice_weight=config.dice_weight
-        )
+        self.loss = build_loss(config, settings, dataset)
         self.augmenter = None
         if config.augment:
             from asymtune.data.augment import AsymmetricAugmenter
@@ -92,6 +110,13 @@ class Trainer:
         self.torch_rng = torch.Generator().manual_seed(config.seed)
         self._train_images = torch.from_numpy(dataset.train.images)
         self._train_labels = torch.from_numpy(dataset.train.labels)
+        if config.patch_size is not None:
+            spatial = tuple(dataset.train.labels.shape[1:])
+            if len(config.patch_size) != len(spatial) or any(p > s for p, s in zip(config.patch_size, spatial)):
+                raise ValueError(
+                    f"train.patch_size={list(config.patch_size)} does not fit images of spatial shape {list(spatial)}: "
+                    f"expected {len(spatial)} values, each at most the image size"
+                )
 
     # ----------------------------------------------------------------------------- state
     def state_dict(self) -> dict[str, Any]:
@@ -123,9 +148,24 @@ class Trainer:
         index_t = torch.from_numpy(index)
         images = self._train_images[index_t]
         labels = self._train_labels[index_t]
+        if self.config.patch_size is not None:
+            images, labels = self._crop(images, labels, self.config.patch_size)
         if self.augmenter is not None:
             images, labels, _ = self.augmenter(images, labels, self.torch_rng)
         return images, labels
+
+    def _crop(
+        self, images: torch.Tensor, labels: torch.Tensor, patch: tuple[int, ...]
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """One random crop of size ``patch`` per sample: ``(B, C_in, *patch)``, ``(B, *patch)``."""
+        spatial = labels.shape[1:]
+        image_crops, label_crops = [], []
+        for sample in range(labels.shape[0]):
+            starts = [int(self.batch_rng.integers(0, size - p + 1)) for size, p in zip(spatial, patch)]
+            window = tuple(slice(s, s + p) for s, p in zip(starts, patch))
+            image_crops.append(images[(sample, slice(None), *window)])
+            label_crops.append(labels[(sample, *window)])
+        return torch.stack(image_crops), torch.stack(label_crops)
 
     def _check_finite(self, loss: torch.Tensor, what: str) -> None:
         value = float(loss.detach())

@@ -65,3 +65,46 @@ def test_training_improves_the_validation_dice() -> None:
     before = trainer.evaluate(organs.val, "val")["val/dice/organ"]
     after = trainer.fit()[-1].metrics["val/dice/organ"]
     assert after > before + 0.2 and after > 0.6
+
+
+def test_patches_have_the_configured_size_and_come_from_the_images(dataset) -> None:  # noqa: ANN001
+    trainer = Trainer(dataset, MODEL, baseline(2), _config(patch_size=[16, 16]))
+    images, labels = trainer._sample_batch()
+    assert images.shape == (4, 1, 16, 16) and labels.shape == (4, 16, 16)
+    full = torch.from_numpy(dataset.train.images)
+    found = 0
+    for patch in images:
+        windows = full.unfold(2, 16, 1).unfold(3, 16, 1)  # (N, 1, H-15, W-15, 16, 16)
+        found += bool((windows == patch[0]).flatten(-2).all(-1).any())
+    assert found == 4
+
+
+def test_patch_larger_than_the_image_is_refused(dataset) -> None:  # noqa: ANN001
+    with pytest.raises(ValueError, match=r"train.patch_size=\[64, 64\] does not fit images of spatial shape \[32, 32\]"):
+        Trainer(dataset, MODEL, baseline(2), _config(patch_size=[64, 64]))
+
+
+def test_augmented_patches_with_p_bg_zero_train(dataset) -> None:  # noqa: ANN001
+    settings = from_paper_form(2, [False, True], gamma=2.0, aug_p_bg=0.0)
+    records = Trainer(dataset, MODEL, settings, _config(patch_size=[16, 16], augment=True)).fit()
+    assert all(r.metrics["train/loss"] == r.metrics["train/loss"] for r in records)  # finite, not NaN
+
+
+def test_adversarial_schedule_takes_a_second_step(dataset) -> None:  # noqa: ANN001
+    settings = from_paper_form(2, [False, True], margin=1.0, adv_eps=2.0)
+    record = Trainer(dataset, MODEL, settings, _config(epochs=1)).fit()[-1]
+    assert "train/loss_adversarial" in record.metrics
+
+
+@pytest.mark.parametrize("loss", ["asymmetric", "ce_dice", "weighted_ce", "unified_focal"])
+def test_every_registered_loss_can_be_named_by_the_config(dataset, loss: str) -> None:  # noqa: ANN001
+    from asymtune.losses import list_losses
+
+    assert loss in list_losses()
+    record = Trainer(dataset, MODEL, baseline(2), _config(epochs=1, loss=loss)).fit()[-1]
+    assert record.metrics["train/loss"] > 0
+
+
+def test_unknown_loss_is_refused() -> None:
+    with pytest.raises(ValueError, match="train.loss='dice_only'"):
+        _config(loss="dice_only")

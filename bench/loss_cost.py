@@ -1,0 +1,121 @@
+"""Cost of each loss and regulariser per training step, relative to plain CE + soft Dice.
+
+Same network (the default 2-D U-Net), same batch, one process; the variants run round-robin
+(one step of each per round) so that machine noise hits all of them alike; the median step time
+over the rounds is reported, and each ratio is taken against the plain step of the same rounds.
+
+    python bench/loss_cost.py --rounds 30 --out docs/bench_loss_cost.md
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+
+from asymtune.data import create_dataset
+from asymtune.losses import AsymmetricLoss, adversarial_perturbation, mixup_batch
+from asymtune.models import create_model
+
+
+def plain_ce_dice(logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """The baseline written in a few lines: cross-entropy + (1 - soft Dice) over foreground."""
+    probs = logits.float().softmax(1)
+    one_hot = F.one_hot(target, logits.shape[1]).movedim(-1, 1).float()
+    dims = (0, *range(2, logits.ndim))
+    tp = (probs * one_hot).sum(dims)
+    dice = (2 * tp + 1e-5) / (probs.sum(dims) + one_hot.sum(dims) + 1e-5)
+    return F.cross_entropy(logits.float(), target) + (1 - dice[1:]).mean()
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rounds", type=int, default=30)
+    parser.add_argument("--warmup", type=int, default=3)
+    parser.add_argument("--base-channels", type=int, default=16)
+    parser.add_argument("--batch-size", type=int, default=8)
+    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--out", type=Path)
+    args = parser.parse_args(argv)
+    torch.set_num_threads(args.threads)
+    torch.manual_seed(0)
+    dataset = create_dataset("synth_lesions")
+    images = torch.from_numpy(dataset.train.images[: args.batch_size])
+    labels = torch.from_numpy(dataset.train.labels[: args.batch_size])
+    model = create_model("unet", 2, 1, 2, base_channels=args.base_channels, depth=3)
+    optimizer = torch.optim.Adam(model.parameters(), lr=1e-4)
+    asym = AsymmetricLoss(margin=[0.0, 1.0], gamma=[4.0, 0.0])
+    rare = [False, True]
+    variants: dict[str, Callable[[], torch.Tensor]] = {}
+
+    try:
+        from monai.losses import DiceFocalLoss
+
+        monai_loss = DiceFocalLoss(to_onehot_y=True, softmax=True, include_background=False)
+        variants["monai_dice_focal"] = lambda: monai_loss(model(images), labels.unsqueeze(1))
+    except ImportError:
+        print("monai not installed: pip install monai (the bench extra) to compare against it", file=sys.stderr)
+
+    def step(loss_fn: Callable[[], torch.Tensor]) -> None:
+        loss = loss_fn()
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+
+    def adversarial() -> None:
+        delta = adversarial_perturbation(model, images, labels, rare=rare, eps=10.0)
+        step(lambda: asym(model(images + delta), labels))
+
+    def mixup() -> None:
+        batch = mixup_batch(images, labels, alpha=0.2, mu=0.2, rare=rare)
+        step(lambda: asym(model(batch.images), batch.labels))
+
+    runs: dict[str, Callable[[], None]] = {
+        "plain_ce_dice": lambda: step(lambda: plain_ce_dice(model(images), labels)),
+        "asymmetric_ce_focal_dice": lambda: step(lambda: asym(model(images), labels)),
+        "adversarial_step": adversarial,
+        "mixup_step": mixup,
+        **{name: (lambda fn=fn: step(fn)) for name, fn in variants.items()},
+    }
+    times: dict[str, list[float]] = {name: [] for name in runs}
+    for round_index in range(args.warmup + args.rounds):
+        for name, run in runs.items():
+            start = time.perf_counter()
+            run()
+            if round_index >= args.warmup:
+                times[name].append(time.perf_counter() - start)
+    ratios = {name: [t / p for t, p in zip(values, times["plain_ce_dice"])] for name, values in times.items()}
+    lines = [
+        f"Command: `python bench/loss_cost.py --rounds {args.rounds} --base-channels {args.base_channels} "
+        f"--batch-size {args.batch_size} --threads {args.threads}` (U-Net {args.base_channels} channels, depth 3, "
+        f"batch {args.batch_size}x1x64x64, CPU, torch {torch.__version__})",
+        "",
+        "| step | median ms | ratio to plain CE + soft Dice (median of per-round ratios) | vs MONAI DiceFocalLoss |",
+        "|---|---|---|---|",
+    ]
+    monai_median = statistics.median(times["monai_dice_focal"]) if "monai_dice_focal" in times else None
+    for name, values in times.items():
+        median = statistics.median(values)
+        versus = f"{median / monai_median:.3f}" if monai_median else "n/a"
+        lines.append(f"| {name} | {1000 * median:.1f} | {statistics.median(ratios[name]):.3f} | {versus} |")
+    clean = statistics.median(times["asymmetric_ce_focal_dice"])
+    lines += [
+        "",
+        f"Adversarial step / clean asymmetric step: {statistics.median(times['adversarial_step']) / clean:.3f} "
+        "(the probe's forward + backward plus the training step on the perturbed batch).",
+    ]
+    table = "\n".join(lines)
+    print(table)
+    if args.out:
+        args.out.write_text(table + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
