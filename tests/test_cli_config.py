@@ -101,7 +101,7 @@ def test_resuming_with_a_different_config_is_refused(tmp_path: Path, capsys: pyt
     cfg["train"]["epochs"] = 99
     (output_dir / "config.yaml").write_text(yaml.safe_dump(cfg))
     message = _fails(capsys, ["tune", "experiment=smoke", f"output_dir={output_dir}"])
-    assert "different config (changed: train)" in message
+    assert "different config (changed: train.epochs)" in message
 
 
 def test_train_with_a_missing_config_file(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import uuid
 from collections.abc import Mapping
 from pathlib import Path
@@ -27,8 +28,11 @@ from asymtune.versions import code_version, library_versions
 log = logging.getLogger(__name__)
 MANIFEST = "sweep.json"
 RESOLVED_CONFIG = "config.yaml"
-# Keys that may change between an interrupted run and its resume.
-RESUME_FREE_KEYS = ("ray", "verbose", "report")
+# Keys (dotted prefixes) that may change between an interrupted run and its resume.
+RESUME_FREE_KEYS = (
+    "ray", "verbose", "report", "faults", "mlflow.request_retries", "mlflow.request_timeout_s",
+    "mlflow.flush_timeout_s",
+)
 
 
 class ConfigError(ValueError):
@@ -88,14 +92,27 @@ def _check_model(model_cfg: Mapping[str, Any], dataset: Any, name: str) -> None:
         raise ConfigError(f"model does not fit dataset {name!r}: {error}") from error
 
 
+def _flatten(tree: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
+    flat: dict[str, Any] = {}
+    for key, value in tree.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, Mapping) and value:
+            flat.update(_flatten(value, name + "."))
+        else:
+            flat[name] = value
+    return flat
+
+
 def _check_resume(output_dir: Path, resolved: dict[str, Any]) -> None:
     path = output_dir / RESOLVED_CONFIG
     if not path.is_file():
         return
-    stored = yaml.safe_load(path.read_text())
+    stored = _flatten(yaml.safe_load(path.read_text()))
+    current = _flatten(resolved)
     changed = sorted(
-        key for key in set(stored) | set(resolved)
-        if key not in RESUME_FREE_KEYS and stored.get(key) != resolved.get(key)
+        key for key in set(stored) | set(current)
+        if not any(key == free or key.startswith(free + ".") for free in RESUME_FREE_KEYS)
+        and stored.get(key) != current.get(key)
     )
     if changed:
         raise ConfigError(
@@ -155,6 +172,8 @@ def run_tune(cfg: Mapping[str, Any]) -> float:
     from asymtune.tracking.mlflow_tracker import MLflowSweepTracker
 
     output_dir = Path(cfg["output_dir"]).expanduser().resolve()
+    os.environ["MLFLOW_HTTP_REQUEST_MAX_RETRIES"] = str(int(cfg["mlflow"]["request_retries"]))
+    os.environ["MLFLOW_HTTP_REQUEST_TIMEOUT"] = str(int(cfg["mlflow"]["request_timeout_s"]))
     resolved = json.loads(json.dumps(dict(cfg), default=str))
     _check_resume(output_dir, resolved)
     plans = plan_datasets(cfg)
@@ -198,6 +217,7 @@ def run_tune(cfg: Mapping[str, Any]) -> float:
             parent_tags={"asymtune.code_version": code_version()},
             trial_params=TrialParams(plan.dataset.class_names),
             parent_artifacts=[str(output_dir / RESOLVED_CONFIG)],
+            flush_timeout_s=float(cfg["mlflow"]["flush_timeout_s"]),
         )
         parent_run_id = tracker.ensure_parent_run()
         manifest["datasets"][plan.name] = {

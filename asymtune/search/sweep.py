@@ -86,6 +86,7 @@ def fixed_trial_config(plan: DatasetPlan, cfg: Mapping[str, Any]) -> dict[str, A
         "train": dict(cfg["train"]),
         "space": _space_mapping(plan.space),
         "space_path": plan.space.space.path,
+        "faults": dict(cfg.get("faults") or {}),
     }
 
 

@@ -14,6 +14,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+import ray
 import torch
 from ray import tune
 
@@ -36,24 +37,44 @@ def settings_from_trial_config(config: dict[str, Any]) -> AsymmetrySettings:
     return space.to_settings(params)
 
 
+class InjectedFault(RuntimeError):
+    """Raised by ``faults.raise_at_epoch`` to test fault tolerance."""
+
+
+def _faults_apply(faults: dict[str, Any], settings: AsymmetrySettings) -> bool:
+    active = faults.get("raise_at_epoch") or faults.get("nan_at_epoch")
+    return bool(active) and (not faults.get("only_baseline") or settings.is_baseline)
+
+
 def run_trial(config: dict[str, Any]) -> None:
     """Ray Tune function trainable."""
     fixed = config[FIXED_KEY]
     dataset = load_dataset(fixed["dataset"], fixed["dataset_name"])
     settings = settings_from_trial_config(config)
     trainer = Trainer(dataset, dict(fixed["model"]), settings, TrainConfig.from_mapping(fixed["train"]))
+    faults = dict(fixed.get("faults") or {}) if _faults_apply(dict(fixed.get("faults") or {}), settings) else {}
+    trial_dir = Path(tune.get_context().get_trial_dir())
+    with (trial_dir / "attempts.log").open("a") as attempts:  # one line per (re)start of this trial
+        attempts.write(f"start node={ray.get_runtime_context().get_node_id()}\n")
+    if faults.get("nan_at_epoch"):
+        trainer.nan_at_epoch = int(faults["nan_at_epoch"])
     checkpoint = tune.get_checkpoint()
     if checkpoint is not None:
         with checkpoint.as_directory() as directory:
             trainer.load_state_dict(torch.load(Path(directory) / STATE_FILE, weights_only=True))
 
     def report(record: EpochRecord) -> None:
+        if faults.get("raise_at_epoch") and record.epoch >= int(faults["raise_at_epoch"]):
+            raise InjectedFault(f"fault injected at epoch {record.epoch} (faults.raise_at_epoch)")
         train_distances = split_distances(trainer, dataset.train)
         val_distances = split_distances(trainer, dataset.val)
         with tempfile.TemporaryDirectory() as directory:
             torch.save(trainer.state_dict(), os.path.join(directory, STATE_FILE))
             save_distances(train_distances, val_distances, Path(directory) / DIAGNOSTICS_FILE)
-            metrics = dict(record.metrics, epoch=record.epoch, is_baseline=settings.is_baseline)
+            metrics = dict(
+                record.metrics, epoch=record.epoch, is_baseline=settings.is_baseline,
+                node_id=ray.get_runtime_context().get_node_id(),
+            )
             metrics.update(shift_metrics(train_distances, val_distances))
             tune.report(metrics, checkpoint=tune.Checkpoint.from_directory(directory))
 

@@ -47,6 +47,11 @@ def find_run(client: MlflowClient, experiment_id: str, tags: Mapping[str, str]) 
 class MLflowSweepTracker(tune.Callback):
     """Logs a dataset sweep to MLflow from the Tune driver.
 
+    Every event (trial start, epoch result, trial end) goes to an outbox that is sent in order;
+    when the tracking server is unreachable the events wait there and are sent once it answers
+    again, so a short outage loses no metric. The outbox is part of the callback's state, which
+    Ray Tune snapshots with the experiment, so events still waiting survive a driver restart.
+
     Args:
         tracking_uri: MLflow tracking URI (``sqlite:///...``, ``http://...``, a folder).
         experiment_name: MLflow experiment that holds the sweep.
@@ -56,6 +61,8 @@ class MLflowSweepTracker(tune.Callback):
         parent_params: params of the parent run (flat).
         parent_tags: extra tags of the parent run (code version ...).
         trial_params: maps a trial config to its flat params (per-class values readable).
+        parent_artifacts: files logged on the parent run when it is created.
+        flush_timeout_s: how long the end of the sweep waits for an unreachable server.
     """
 
     def __init__(
@@ -69,6 +76,7 @@ class MLflowSweepTracker(tune.Callback):
         parent_tags: Mapping[str, str],
         trial_params: Any,
         parent_artifacts: Sequence[str] = (),
+        flush_timeout_s: float = 120.0,
     ) -> None:
         self.tracking_uri = tracking_uri
         self.experiment_name = experiment_name
@@ -79,9 +87,11 @@ class MLflowSweepTracker(tune.Callback):
         self.parent_tags = dict(parent_tags)
         self.trial_params = trial_params
         self.parent_artifacts = list(parent_artifacts)
+        self.flush_timeout_s = flush_timeout_s
         self.parent_run_id: str | None = None
         self._child_runs: dict[str, str] = {}
         self._last_step: dict[str, int] = {}
+        self._outbox: list[tuple[Any, ...]] = []
         self._client: MlflowClient | None = None
 
     def __getstate__(self) -> dict[str, Any]:
@@ -94,6 +104,11 @@ class MLflowSweepTracker(tune.Callback):
         if self._client is None:
             self._client = MlflowClient(tracking_uri=self.tracking_uri)
         return self._client
+
+    @property
+    def pending(self) -> int:
+        """Events not yet accepted by the tracking server."""
+        return len(self._outbox)
 
     # ------------------------------------------------------------------------- parent
     def ensure_parent_run(self) -> str:
@@ -117,11 +132,54 @@ class MLflowSweepTracker(tune.Callback):
         return run_id
 
     def setup(self, **info: Any) -> None:
-        self.ensure_parent_run()
+        self._flush()
+
+    # ------------------------------------------------------------------------ outbox
+    def _post(self, *event: Any) -> None:
+        self._outbox.append(event)
+        self._flush()
+
+    def _flush(self) -> bool:
+        """Send waiting events in order; stop at the first failure. True when all were sent."""
+        while self._outbox:
+            try:
+                self._send(self._outbox[0])
+            except Exception as error:  # connection refused, 5xx, timeouts: retry later
+                log.warning(
+                    "MLflow at %s did not accept an event (%s: %s); %d events wait and will be retried",
+                    self.tracking_uri, type(error).__name__, str(error)[:200], len(self._outbox),
+                )
+                return False
+            self._outbox.pop(0)
+        return True
+
+    def _send(self, event: tuple[Any, ...]) -> None:
+        kind, trial_id = event[0], event[1]
+        if kind == "start":
+            self._child_run(trial_id, event[2])
+        elif kind == "metrics":
+            _, _, config, step, timestamp, values = event
+            run_id = self._child_run(trial_id, config)
+            if step <= self._last_step.get(trial_id, 0):
+                return
+            metrics = [Metric(key, value, timestamp, step) for key, value in values.items()]
+            for start in range(0, len(metrics), _MAX_BATCH):
+                self.client.log_batch(run_id, metrics=metrics[start : start + _MAX_BATCH])
+            self._last_step[trial_id] = step
+        elif kind == "finish":
+            _, _, config, status, checkpoint, error = event
+            run_id = self._child_run(trial_id, config)
+            self._log_diagnostics(trial_id, checkpoint, run_id)
+            tags = [RunTag("asymtune.trial_status", status)]
+            if error:
+                tags.append(RunTag("asymtune.error", error[:4000]))
+            self.client.log_batch(run_id, tags=tags)
+            self.client.set_terminated(run_id, status="FAILED" if status == "error" else "FINISHED")
+        elif kind == "end":
+            self.client.set_terminated(self.ensure_parent_run(), status="FINISHED")
 
     # -------------------------------------------------------------------------- trials
-    def _child_run(self, trial: Any) -> str:
-        trial_id = str(trial.trial_id)
+    def _child_run(self, trial_id: str, config: Mapping[str, Any]) -> str:
         if trial_id in self._child_runs:
             return self._child_runs[trial_id]
         parent = self.ensure_parent_run()
@@ -135,7 +193,7 @@ class MLflowSweepTracker(tune.Callback):
                 tags={**tags, TAG_SWEEP: self.sweep_id, TAG_DATASET: self.dataset_name, TAG_ROLE: "trial"},
             )
             run_id = run.info.run_id
-            params = self.trial_params(trial.config)
+            params = self.trial_params(config)
             self.client.log_batch(run_id, params=[Param(k, _param_value(v)) for k, v in sorted(params.items())])
             self._last_step[trial_id] = 0
         else:
@@ -146,48 +204,43 @@ class MLflowSweepTracker(tune.Callback):
         return run_id
 
     def on_trial_start(self, iteration: int, trials: list[Any], trial: Any, **info: Any) -> None:
-        self._child_run(trial)
+        self._post("start", str(trial.trial_id), dict(trial.config))
 
     def on_trial_result(self, iteration: int, trials: list[Any], trial: Any, result: dict[str, Any], **info: Any) -> None:
-        run_id = self._child_run(trial)
-        step = int(result.get("training_iteration", 0))
-        if step <= self._last_step.get(str(trial.trial_id), 0):
-            return
-        self._last_step[str(trial.trial_id)] = step
-        timestamp = int(time.time() * 1000)
-        metrics = [
-            Metric(key, float(value), timestamp, step)
+        values = {
+            key: float(value)
             for key, value in result.items()
             if key.startswith(METRIC_PREFIXES) and isinstance(value, (int, float)) and not isinstance(value, bool)
-        ]
-        for start in range(0, len(metrics), _MAX_BATCH):
-            self.client.log_batch(run_id, metrics=metrics[start : start + _MAX_BATCH])
+        }
+        step = int(result.get("training_iteration", 0))
+        self._post("metrics", str(trial.trial_id), dict(trial.config), step, int(time.time() * 1000), values)
 
-    def _log_diagnostics(self, trial: Any, run_id: str) -> None:
+    def _log_diagnostics(self, trial_id: str, checkpoint: Any, run_id: str) -> None:
         """Histograms of the boundary distances in the trial's latest checkpoint, as an artifact."""
         from asymtune.train.diagnostics import DIAGNOSTICS_FILE, load_distances, plot_logit_shift
 
-        checkpoint = getattr(trial, "checkpoint", None)
         if checkpoint is None:
             return
-        with checkpoint.as_directory() as directory:
-            source = Path(directory) / DIAGNOSTICS_FILE
-            if not source.is_file():
-                return
-            distances = load_distances(source)
-            with tempfile.TemporaryDirectory() as out:
-                path = plot_logit_shift({f"trial {trial.trial_id}": distances}, Path(out) / "logit_shift.png")
-                self.client.log_artifact(run_id, str(path), artifact_path="diagnostics")
-                self.client.log_artifact(run_id, str(source), artifact_path="diagnostics")
+        try:
+            with checkpoint.as_directory() as directory:
+                source = Path(directory) / DIAGNOSTICS_FILE
+                if not source.is_file():
+                    return
+                distances = load_distances(source)
+                with tempfile.TemporaryDirectory() as out:
+                    path = plot_logit_shift({f"trial {trial_id}": distances}, Path(out) / "logit_shift.png")
+                    self.client.log_artifact(run_id, str(path), artifact_path="diagnostics")
+                    self.client.log_artifact(run_id, str(source), artifact_path="diagnostics")
+        except (OSError, ValueError, KeyError) as error:  # a plot must never fail a sweep
+            log.warning("diagnostics of trial %s not logged: %s", trial_id, error)
 
     def _finish(self, trial: Any, status: str) -> None:
-        run_id = self._child_run(trial)
-        try:
-            self._log_diagnostics(trial, run_id)
-        except Exception as error:  # a plot must never fail a sweep
-            log.warning("diagnostics of trial %s not logged: %s", trial.trial_id, error)
-        self.client.set_tag(run_id, "asymtune.trial_status", status)
-        self.client.set_terminated(run_id, status="FINISHED" if status != "error" else "FAILED")
+        error = None
+        if status == "error":
+            error_file = getattr(trial, "error_file", None)
+            error = Path(error_file).read_text()[-4000:] if error_file and Path(error_file).is_file() else "error"
+        checkpoint = getattr(trial, "checkpoint", None)
+        self._post("finish", str(trial.trial_id), dict(trial.config), status, checkpoint, error)
 
     def on_trial_complete(self, iteration: int, trials: list[Any], trial: Any, **info: Any) -> None:
         self._finish(trial, "complete")
@@ -196,8 +249,15 @@ class MLflowSweepTracker(tune.Callback):
         self._finish(trial, "error")
 
     def on_experiment_end(self, trials: list[Any], **info: Any) -> None:
-        if self.parent_run_id is not None:
-            self.client.set_terminated(self.parent_run_id, status="FINISHED")
+        self._outbox.append(("end", ""))
+        deadline = time.monotonic() + self.flush_timeout_s
+        while not self._flush() and time.monotonic() < deadline:
+            time.sleep(2.0)
+        if self._outbox:
+            log.error(
+                "MLflow at %s stayed unreachable: %d events of the %s sweep were not logged; "
+                "rerun the same command to send them", self.tracking_uri, len(self._outbox), self.dataset_name,
+            )
 
 
 def _last_logged_step(client: MlflowClient, run_id: str) -> int:

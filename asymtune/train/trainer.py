@@ -106,6 +106,7 @@ class Trainer:
                 rare=settings.rare, p_bg=settings.aug_p_bg, spatial_dims=dataset.spatial_dims
             )
         self.epoch = 0
+        self.nan_at_epoch: int | None = None  # fault injection for tests: the loss becomes NaN
         self.batch_rng = np.random.default_rng(config.seed)
         self.torch_rng = torch.Generator().manual_seed(config.seed)
         self._train_images = torch.from_numpy(dataset.train.images)
@@ -176,6 +177,8 @@ class Trainer:
             )
 
     def _step(self, loss: torch.Tensor, what: str) -> float:
+        if self.nan_at_epoch is not None and self.epoch + 1 >= self.nan_at_epoch:
+            loss = loss * float("nan")
         self._check_finite(loss, what)
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
