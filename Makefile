@@ -1,6 +1,6 @@
 # asymtune: set up, run and test on a fresh machine.
 #   make demo   set up, then run `asymtune tune` with the embedded defaults (outputs/tune)
-#   make test   set up, then run the default test suite (about 10 minutes on 2 cores)
+#   make test   set up, then run the default test suite (about 6 minutes on 2 cores)
 PYTHON ?= python3
 VENV ?= .venv
 # The torch build to install before the package. The default is the CPU build this project is

@@ -42,7 +42,8 @@ def trainer_from_state(
 ) -> Trainer:
     """A trainer holding the weights saved in ``state_file``."""
     trainer = Trainer(dataset, model, settings, TrainConfig.from_mapping(train))
-    trainer.load_state_dict(torch.load(state_file, weights_only=True))
+    # weights only: the trial may have trained on a GPU, whose RNG states do not load on a CPU
+    trainer.model.load_state_dict(torch.load(state_file, map_location="cpu", weights_only=True)["model"])
     return trainer
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import time
 import uuid
 from collections.abc import Mapping
 from pathlib import Path
@@ -228,9 +229,12 @@ def run_tune(cfg: Mapping[str, Any]) -> float:
         }
         manifest_path.write_text(json.dumps(manifest, indent=2))
         log.info("sweep %s: dataset %s (%d trials)", sweep_id, plan.name, manifest["num_samples"])
+        started = time.perf_counter()
         results.append(
             run_dataset_sweep(plan, cfg, storage_path, optuna_storage, study_name, tracker)
         )
+        manifest["datasets"][plan.name]["fit_seconds"] = round(time.perf_counter() - started, 2)
+        manifest_path.write_text(json.dumps(manifest, indent=2))
     reports = build_report(output_dir) if cfg["report"]["enabled"] else []
     values = [r.selected.objective(cfg["objective"]["metric"]) for r in reports if r.selected is not None]
     print(f"asymtune: report at {output_dir / 'report.html'}; configs in {output_dir / 'configs'}")

@@ -61,13 +61,13 @@ def run_trial(config: dict[str, Any]) -> None:
     checkpoint = tune.get_checkpoint()
     if checkpoint is not None:
         with checkpoint.as_directory() as directory:
-            trainer.load_state_dict(torch.load(Path(directory) / STATE_FILE, weights_only=True))
+            trainer.load_state_dict(torch.load(Path(directory) / STATE_FILE, map_location="cpu", weights_only=True))
 
     def report(record: EpochRecord) -> None:
         if faults.get("raise_at_epoch") and record.epoch >= int(faults["raise_at_epoch"]):
             raise InjectedFault(f"fault injected at epoch {record.epoch} (faults.raise_at_epoch)")
         train_distances = split_distances(trainer, dataset.train)
-        val_distances = split_distances(trainer, dataset.val)
+        val_distances = split_distances(trainer, dataset.val, trainer.last_val_logits)
         with tempfile.TemporaryDirectory() as directory:
             torch.save(trainer.state_dict(), os.path.join(directory, STATE_FILE))
             save_distances(train_distances, val_distances, Path(directory) / DIAGNOSTICS_FILE)
@@ -76,6 +76,8 @@ def run_trial(config: dict[str, Any]) -> None:
                 node_id=ray.get_runtime_context().get_node_id(),
             )
             metrics.update(shift_metrics(train_distances, val_distances))
+            if trainer.device.type == "cuda":
+                metrics["sys/gpu_peak_mb"] = torch.cuda.max_memory_allocated(trainer.device) / 2**20
             tune.report(metrics, checkpoint=tune.Checkpoint.from_directory(directory))
 
     trainer.fit(report)

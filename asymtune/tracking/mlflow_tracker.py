@@ -25,7 +25,7 @@ TAG_DATASET = "asymtune.dataset"
 TAG_TRIAL = "asymtune.trial_id"
 TAG_ROLE = "asymtune.role"
 TAG_PARENT = "mlflow.parentRunId"
-METRIC_PREFIXES = ("train/", "val/", "diag/")
+METRIC_PREFIXES = ("train/", "val/", "diag/", "sys/")
 _MAX_BATCH = 900
 
 

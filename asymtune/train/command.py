@@ -52,7 +52,7 @@ def run_train(cfg: Mapping[str, Any], source: str = "config", progress: bool = T
     if cfg.get("save_model"):
         path = Path(str(cfg["save_model"]))
         path.parent.mkdir(parents=True, exist_ok=True)
-        torch.save(trainer.model.state_dict(), path)
+        torch.save({k: v.cpu() for k, v in trainer.model.state_dict().items()}, path)
     return result
 
 

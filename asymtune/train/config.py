@@ -31,6 +31,11 @@ class TrainConfig:
         ce_weight: weight of the cross-entropy term.
         dice_weight: weight of the Dice term.
         eval_batch_size: images per forward pass during evaluation.
+        device: ``"auto"`` (CUDA when a GPU is visible, e.g. one Ray assigned to the trial), ``"cpu"``
+            or ``"cuda"``.
+        mixed_precision: on CUDA, run the network under autocast (bfloat16 where supported, else
+            float16 with a gradient scaler); the loss maths stays float32. Ignored on CPU.
+        channels_last: on CUDA, keep 2-D activations channels-last. Ignored on CPU.
     """
 
     epochs: int = 8
@@ -46,6 +51,9 @@ class TrainConfig:
     dice_weight: float = 1.0
     eval_batch_size: int = 32
     patch_size: tuple[int, ...] | None = field(default=None)
+    device: str = "auto"
+    mixed_precision: bool = True
+    channels_last: bool = True
 
     def __post_init__(self) -> None:
         if self.patch_size is not None:
@@ -60,6 +68,9 @@ class TrainConfig:
         if not self.learning_rate > 0:
             raise ValueError(f"train.learning_rate={self.learning_rate}: expected a value > 0")
         from asymtune.losses import list_losses
+
+        if self.device not in ("auto", "cpu", "cuda"):
+            raise ValueError(f"train.device={self.device!r}: expected 'auto', 'cpu' or 'cuda'")
 
         if self.loss not in list_losses():
             raise ValueError(f"train.loss={self.loss!r}: expected one of {list_losses()}")

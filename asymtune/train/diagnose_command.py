@@ -31,7 +31,7 @@ def run_diagnose(cfg: Mapping[str, Any], weights: Path, split: str = "test", out
     dataset = load_dataset(dict(cfg["data"]), str(cfg["dataset_name"]))
     settings = AsymmetrySettings.from_dict(dict(cfg["settings"]))
     trainer = Trainer(dataset, dict(cfg["model"]), settings, TrainConfig.from_mapping(dict(cfg["train"])))
-    state = torch.load(weights, weights_only=True)
+    state = torch.load(weights, map_location="cpu", weights_only=True)
     state = state["model"] if isinstance(state, dict) and "model" in state and "optimizer" in state else state
     try:
         trainer.model.load_state_dict(state)

@@ -22,9 +22,12 @@ SUMMARY_KEYS = ("median_train", "median_val", "shift", "frac_negative_train", "f
 _MAX_VALUES = 50_000  # per class and split in the stored file (a seeded subsample beyond that)
 
 
-def split_distances(trainer: Trainer, split: Split) -> dict[str, np.ndarray]:
-    """Boundary distance of every voxel of each foreground class, ``{class: (K,) float32}``."""
-    logits = trainer.predict_logits(split)
+def split_distances(trainer: Trainer, split: Split, logits: torch.Tensor | None = None) -> dict[str, np.ndarray]:
+    """Boundary distance of every voxel of each foreground class, ``{class: (K,) float32}``.
+
+    ``logits`` ``(N, C, *spatial)`` of ``split`` may be passed when already computed.
+    """
+    logits = trainer.predict_logits(split) if logits is None else logits
     target = torch.from_numpy(split.labels)
     names = trainer.dataset.class_names
     return {names[c]: boundary_distance(logits, target, c).numpy() for c in range(1, len(names))}

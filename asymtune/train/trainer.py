@@ -8,8 +8,9 @@ augmented) batch, then, when enabled, one on its adversarial version and one on 
 
 from __future__ import annotations
 
+import contextlib
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -57,6 +58,15 @@ def build_loss(config: TrainConfig, settings: AsymmetrySettings, dataset: Segmen
     return create_loss(config.loss, num_classes=dataset.num_classes)
 
 
+def resolve_device(name: str) -> torch.device:
+    """``auto`` picks CUDA when a GPU is visible to this process, else the CPU."""
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name == "cuda" and not torch.cuda.is_available():
+        raise ValueError("train.device='cuda' but no GPU is visible to this process (resources.gpu=0?)")
+    return torch.device(name)
+
+
 def seed_everything(seed: int) -> None:
     """Seed torch's global generator (weight init, adversarial probes)."""
     torch.manual_seed(seed)
@@ -91,9 +101,20 @@ class Trainer:
         self.config = config
         options = dict(model_options)
         name = str(options.pop("name"))
+        self.device = resolve_device(config.device)
         self.model: nn.Module = create_model(
             name, dataset.spatial_dims, dataset.in_channels, dataset.num_classes, **options
+        ).to(self.device)
+        on_gpu = self.device.type == "cuda"
+        self.memory_format = (
+            torch.channels_last if on_gpu and config.channels_last and dataset.spatial_dims == 2
+            else torch.contiguous_format
         )
+        self.model = self.model.to(memory_format=self.memory_format)
+        self.amp_dtype: torch.dtype | None = None
+        if on_gpu and config.mixed_precision:
+            self.amp_dtype = torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+        self.scaler = torch.amp.GradScaler("cuda", enabled=self.amp_dtype == torch.float16)
         self.optimizer = torch.optim.Adam(
             self.model.parameters(), lr=config.learning_rate, weight_decay=config.weight_decay
         )
@@ -106,9 +127,11 @@ class Trainer:
                 rare=settings.rare, p_bg=settings.aug_p_bg, spatial_dims=dataset.spatial_dims
             )
         self.epoch = 0
+        self.last_val_logits: torch.Tensor | None = None  # (N, C, *spatial) of the last validation
         self.nan_at_epoch: int | None = None  # fault injection for tests: the loss becomes NaN
         self.batch_rng = np.random.default_rng(config.seed)
-        self.torch_rng = torch.Generator().manual_seed(config.seed)
+        self.torch_rng = torch.Generator(device=self.device).manual_seed(config.seed)  # adversarial probes
+        self.augment_rng = torch.Generator().manual_seed(config.seed + 1)  # augmentation runs on the CPU
         self._train_images = torch.from_numpy(dataset.train.images)
         self._train_labels = torch.from_numpy(dataset.train.labels)
         if config.patch_size is not None:
@@ -128,6 +151,7 @@ class Trainer:
             "optimizer": self.optimizer.state_dict(),
             "batch_rng": self.batch_rng.bit_generator.state,
             "torch_rng": self.torch_rng.get_state(),
+            "augment_rng": self.augment_rng.get_state(),
             "torch_global_rng": torch.get_rng_state(),
         }
 
@@ -138,6 +162,7 @@ class Trainer:
         self.optimizer.load_state_dict(state["optimizer"])
         self.batch_rng.bit_generator.state = state["batch_rng"]
         self.torch_rng.set_state(state["torch_rng"])
+        self.augment_rng.set_state(state["augment_rng"])
         torch.set_rng_state(state["torch_global_rng"])
 
     # -------------------------------------------------------------------------- training
@@ -152,8 +177,20 @@ class Trainer:
         if self.config.patch_size is not None:
             images, labels = self._crop(images, labels, self.config.patch_size)
         if self.augmenter is not None:
-            images, labels, _ = self.augmenter(images, labels, self.torch_rng)
-        return images, labels
+            images, labels, _ = self.augmenter(images, labels, self.augment_rng)
+        return self._to_device(images), labels.to(self.device, non_blocking=True)
+
+    def _to_device(self, images: torch.Tensor) -> torch.Tensor:
+        return images.to(self.device, non_blocking=True).contiguous(memory_format=self.memory_format)
+
+    @contextlib.contextmanager
+    def _autocast(self) -> Iterator[None]:
+        """Mixed precision for the network on CUDA; a no-op on the CPU."""
+        if self.amp_dtype is None:
+            yield
+        else:
+            with torch.autocast("cuda", dtype=self.amp_dtype):
+                yield
 
     def _crop(
         self, images: torch.Tensor, labels: torch.Tensor, patch: tuple[int, ...]
@@ -181,8 +218,9 @@ class Trainer:
             loss = loss * float("nan")
         self._check_finite(loss, what)
         self.optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        self.optimizer.step()
+        self.scaler.scale(loss).backward()
+        self.scaler.step(self.optimizer)
+        self.scaler.update()
         return float(loss.detach())
 
     def _mixup_loss(self, images: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
@@ -192,19 +230,41 @@ class Trainer:
                 images, labels, alpha=settings.mixup_alpha, num_classes=settings.num_classes,
                 generator=self.batch_rng,
             )
-            return self.loss.forward_soft(self.model(mixed.images), mixed.soft_labels)
+            return self.loss.forward_soft(self._logits(mixed.images), mixed.soft_labels)
         batch = mixup_batch(
             images, labels, alpha=settings.mixup_alpha, mu=settings.mixup_margin, rare=settings.rare,
             generator=self.batch_rng,
         )
-        return self.loss(self.model(batch.images), batch.labels)
+        return self.loss(self._logits(batch.images), batch.labels)
 
     def _adversarial_loss(self, images: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
         delta = adversarial_perturbation(
             self.model, images, labels, rare=self.settings.rare, eps=self.settings.adv_eps, xi=self.settings.adv_xi,
             generator=self.torch_rng,
         )
-        return self.loss(self.model(images + delta), labels)
+        return self.loss(self._logits(images + delta), labels)
+
+    def _logits(self, images: torch.Tensor) -> torch.Tensor:
+        """The network's forward pass (under autocast on CUDA); the loss then runs in float32."""
+        with self._autocast():
+            return self.model(images)
+
+    def _iteration(self, images: torch.Tensor, labels: torch.Tensor, sums: dict[str, float]) -> None:
+        """One iteration of the schedule (method.md 3.6); adds each step's loss to ``sums``."""
+        settings = self.settings
+        if settings.schedule == "separate":
+            sums["clean"] += self._step(self.loss(self._logits(images), labels), "clean")
+            if settings.adv_eps > 0:
+                sums["adversarial"] += self._step(self._adversarial_loss(images, labels), "adversarial")
+            if settings.mixup_alpha > 0:
+                sums["mixup"] += self._step(self._mixup_loss(images, labels), "mixup")
+        else:
+            total = self.loss(self._logits(images), labels)
+            if settings.adv_eps > 0:
+                total = total + self._adversarial_loss(images, labels)
+            if settings.mixup_alpha > 0:
+                total = total + self._mixup_loss(images, labels)
+            sums["clean"] += self._step(total, "summed")
 
     def train_epoch(self) -> dict[str, float]:
         """Run one epoch of iterations; returns mean losses per kind of step."""
@@ -213,19 +273,7 @@ class Trainer:
         sums = {"clean": 0.0, "adversarial": 0.0, "mixup": 0.0}
         for _ in range(self.config.iterations_per_epoch):
             images, labels = self._sample_batch()
-            if settings.schedule == "separate":
-                sums["clean"] += self._step(self.loss(self.model(images), labels), "clean")
-                if settings.adv_eps > 0:
-                    sums["adversarial"] += self._step(self._adversarial_loss(images, labels), "adversarial")
-                if settings.mixup_alpha > 0:
-                    sums["mixup"] += self._step(self._mixup_loss(images, labels), "mixup")
-            else:
-                total = self.loss(self.model(images), labels)
-                if settings.adv_eps > 0:
-                    total = total + self._adversarial_loss(images, labels)
-                if settings.mixup_alpha > 0:
-                    total = total + self._mixup_loss(images, labels)
-                sums["clean"] += self._step(total, "summed")
+            self._iteration(images, labels, sums)
         self.epoch += 1
         iterations = self.config.iterations_per_epoch
         losses = {"train/loss": sums["clean"] / iterations}
@@ -238,18 +286,21 @@ class Trainer:
     # ------------------------------------------------------------------------ evaluation
     @torch.inference_mode()
     def predict_logits(self, split: Split) -> torch.Tensor:
-        """Logits ``(N, C, *spatial)`` for every image of ``split``, model in eval mode."""
+        """Logits ``(N, C, *spatial)`` float32 on the CPU for every image of ``split``, eval mode."""
         self.model.eval()
         images = torch.from_numpy(split.images)
         chunks = [
-            self.model(images[start : start + self.config.eval_batch_size])
+            self._logits(self._to_device(images[start : start + self.config.eval_batch_size])).float().cpu()
             for start in range(0, len(split), self.config.eval_batch_size)
         ]
-        return torch.cat(chunks).float()
+        return torch.cat(chunks)
 
-    def evaluate(self, split: Split, prefix: str) -> dict[str, float]:
-        """Per-class Dice, sensitivity, precision on ``split`` as ``{prefix}/...`` metrics."""
-        logits = self.predict_logits(split)
+    def evaluate(self, split: Split, prefix: str, logits: torch.Tensor | None = None) -> dict[str, float]:
+        """Per-class Dice, sensitivity, precision on ``split`` as ``{prefix}/...`` metrics.
+
+        ``logits`` ``(N, C, *spatial)`` of ``split`` may be passed when already computed.
+        """
+        logits = self.predict_logits(split) if logits is None else logits
         counts: ConfusionCounts = confusion_counts(
             logits.argmax(1), torch.from_numpy(split.labels), self.dataset.num_classes
         )
@@ -260,7 +311,8 @@ class Trainer:
         records = []
         while self.epoch < self.config.epochs:
             metrics = self.train_epoch()
-            metrics.update(self.evaluate(self.dataset.val, "val"))
+            self.last_val_logits = self.predict_logits(self.dataset.val)
+            metrics.update(self.evaluate(self.dataset.val, "val", self.last_val_logits))
             record = EpochRecord(epoch=self.epoch, metrics=metrics)
             records.append(record)
             if on_epoch_end is not None:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 
 import pytest
 import torch
@@ -14,15 +13,6 @@ from asymtune.losses import adversarial_perturbation
 RARE = [False, False, True]  # class 2 rare
 EPS = 2.5
 XI = 1e-3  # larger than the default so that the probe point differs measurably from x
-
-
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread() -> Iterator[None]:
-    """Tiny tensors: extra threads only contend for the shared CPUs."""
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
 
 
 def _model() -> nn.Module:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Iterator
 
 import pytest
 import torch
@@ -20,14 +19,6 @@ from asymtune.losses import (
 
 SMOOTH = 1e-5
 
-
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread() -> Iterator[None]:
-    """Tiny tensors: extra threads only contend for the shared CPUs."""
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
 
 # Two classes, three voxels, written out so that every number below can be checked by hand.
 # Voxel logits (z_0, z_1) and true classes.

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
 from fractions import Fraction
 
 import numpy as np
@@ -22,15 +21,6 @@ from asymtune.losses import (
 IGNORE = -1
 # Classes 0 and 1 frequent, 2 and 3 rare.
 RARE = [False, False, True, True]
-
-
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread() -> Iterator[None]:
-    """Tiny tensors: extra threads only contend for the shared CPUs."""
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
 
 
 def _mix(pairs: list[tuple[int, int]], lam: float | torch.Tensor, mu: float) -> list[int]:

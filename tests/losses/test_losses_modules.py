@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -27,14 +26,6 @@ from asymtune.losses import (
 
 NUM_CLASSES = 3
 
-
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread() -> Iterator[None]:
-    """Tiny tensors: extra threads only contend for the shared CPUs."""
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
 
 # Example arguments for each registered loss, for NUM_CLASSES classes. A loss registered without
 # an entry here fails test_every_registered_loss_has_example_arguments.

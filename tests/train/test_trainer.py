@@ -108,3 +108,12 @@ def test_every_registered_loss_can_be_named_by_the_config(dataset, loss: str) ->
 def test_unknown_loss_is_refused() -> None:
     with pytest.raises(ValueError, match="train.loss='dice_only'"):
         _config(loss="dice_only")
+
+
+def test_cpu_run_ignores_gpu_options_and_cuda_without_gpu_is_refused(dataset) -> None:  # noqa: ANN001
+    trainer = Trainer(dataset, MODEL, baseline(2), _config(mixed_precision=True, channels_last=True))
+    assert trainer.device.type == "cpu" and trainer.amp_dtype is None
+    assert trainer.memory_format == torch.contiguous_format
+    if not torch.cuda.is_available():
+        with pytest.raises(ValueError, match="train.device='cuda' but no GPU is visible"):
+            Trainer(dataset, MODEL, baseline(2), _config(device="cuda"))
