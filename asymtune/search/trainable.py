@@ -46,6 +46,20 @@ def _faults_apply(faults: dict[str, Any], settings: AsymmetrySettings) -> bool:
     return bool(active) and (not faults.get("only_baseline") or settings.is_baseline)
 
 
+def _record_attempt() -> None:
+    """Append a line to ``attempts.log`` in the trial's folder of the sweep storage.
+
+    Written through the storage filesystem (not the node-local working folder, which a lost
+    node takes with it), so restarts after failures and on other nodes stay visible.
+    """
+    storage = tune.get_context().get_storage()
+    path = f"{storage.trial_fs_path}/attempts.log"
+    filesystem = storage.storage_filesystem
+    filesystem.create_dir(storage.trial_fs_path, recursive=True)
+    with filesystem.open_append_stream(path) as stream:
+        stream.write(f"start node={ray.get_runtime_context().get_node_id()}\n".encode())
+
+
 def run_trial(config: dict[str, Any]) -> None:
     """Ray Tune function trainable."""
     fixed = config[FIXED_KEY]
@@ -53,9 +67,7 @@ def run_trial(config: dict[str, Any]) -> None:
     settings = settings_from_trial_config(config)
     trainer = Trainer(dataset, dict(fixed["model"]), settings, TrainConfig.from_mapping(fixed["train"]))
     faults = dict(fixed.get("faults") or {}) if _faults_apply(dict(fixed.get("faults") or {}), settings) else {}
-    trial_dir = Path(tune.get_context().get_trial_dir())
-    with (trial_dir / "attempts.log").open("a") as attempts:  # one line per (re)start of this trial
-        attempts.write(f"start node={ray.get_runtime_context().get_node_id()}\n")
+    _record_attempt()
     if faults.get("nan_at_epoch"):
         trainer.nan_at_epoch = int(faults["nan_at_epoch"])
     checkpoint = tune.get_checkpoint()
