@@ -16,6 +16,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from _output import emit  # bench/ is on sys.path when a script runs
+
 import yaml
 
 FIXED_SPACE = {"form": "paper", "params": {"margin": {"type": "categorical", "choices": [0.0]}}}
@@ -67,11 +69,7 @@ def main(argv: list[str] | None = None) -> int:
     for n, r in results.items():
         ratio = r["trial_epochs_per_min"] / results[1]["trial_epochs_per_min"]
         lines.append(f"| {n} | {r['seconds']:.1f} | {r['trial_epochs_per_min']:.1f} | {r['peak_mb']:.0f} | {ratio:.2f} |")
-    table = "\n".join(lines)
-    print(table)
-    if args.out:
-        args.out.write_text(table + "\n")
-    return 0
+    return emit(lines, args.out)
 
 
 if __name__ == "__main__":

@@ -16,6 +16,8 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+from _output import emit  # bench/ is on sys.path when a script runs
+
 import torch
 import torch.nn.functional as F
 
@@ -110,11 +112,7 @@ def main(argv: list[str] | None = None) -> int:
         f"Adversarial step / clean asymmetric step: {statistics.median(times['adversarial_step']) / clean:.3f} "
         "(the probe's forward + backward plus the training step on the perturbed batch).",
     ]
-    table = "\n".join(lines)
-    print(table)
-    if args.out:
-        args.out.write_text(table + "\n")
-    return 0
+    return emit(lines, args.out)
 
 
 if __name__ == "__main__":

@@ -19,6 +19,8 @@ import tempfile
 import time
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
+
+from _output import emit  # bench/ is on sys.path when a script runs
 from typing import Any
 
 FIXED_SPACE = {
@@ -88,11 +90,7 @@ def main(argv: list[str] | None = None) -> int:
         f"| `asymtune tune`, Tuner.fit only | {fit_seconds:.1f} | {fit_seconds / loop_seconds:.3f} |",
         f"| `asymtune tune`, whole command | {sweep_seconds:.1f} | {sweep_seconds / loop_seconds:.3f} |",
     ]
-    table = "\n".join(lines)
-    print(table)
-    if args.out:
-        args.out.write_text(table + "\n")
-    return 0
+    return emit(lines, args.out)
 
 
 if __name__ == "__main__":
