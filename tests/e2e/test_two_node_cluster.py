@@ -58,11 +58,17 @@ def cluster(tmp_path: Path) -> Iterator[dict]:
 
 
 def _node_ids(experiment: Path) -> dict[str, set[str]]:
+    """Nodes each trial started on, from the ``attempts.log`` every attempt appends to at its start.
+
+    The log is written through the sweep's storage filesystem the moment a trial starts, so it
+    sees a trial on the second node before that node can finish it, and keeps it after the node
+    is lost (a trial's working folder stays on its node; result.json reaches the storage late).
+    """
     nodes: dict[str, set[str]] = {}
-    for result in experiment.glob("trial_*/result.json"):
-        for line in result.read_text().splitlines():
-            if line.strip():
-                nodes.setdefault(result.parent.name, set()).add(json.loads(line)["node_id"])
+    for log in experiment.glob("trial_*/attempts.log"):
+        for line in log.read_text().splitlines():
+            if line.startswith("start node="):
+                nodes.setdefault(log.parent.name, set()).add(line.removeprefix("start node="))
     return nodes
 
 
@@ -94,8 +100,7 @@ def test_trials_use_both_nodes_and_survive_losing_one(cluster: dict, tmp_path: P
         lines = [json.loads(line) for line in result.read_text().splitlines() if line.strip()]
         finished += bool(lines) and lines[-1]["training_iteration"] == 6
     assert finished == 4, "every trial completed, those of the lost node on the other node"
-    # node ids come from the results (the shared storage), not from files in the trial's
-    # working folder, which Ray keeps on the node that ran it and loses with it
+    # a trial that was running on the lost node started again on the head node
     moved = [trial for trial, nodes in _node_ids(experiment).items() if len(nodes) >= 2]
     assert moved, "a trial of the lost node restarted on the other node"
     assert (output_dir / "report.md").exists()
