@@ -1,4 +1,4 @@
-"""The ``asymtune`` command: ``tune``, ``train``, ``diagnose`` and ``report``.
+"""The ``asymtune`` command: ``tune``, ``train``, ``diagnose``, ``report`` and ``data``.
 
 ``tune`` and ``train`` compose ``conf/tune.yaml`` / ``conf/train.yaml`` with Hydra; every
 argument of the form ``key=value`` (or ``group=option``, ``+key=value``, ``~key``) is a Hydra
@@ -109,6 +109,27 @@ def cmd_report(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_data(args: argparse.Namespace) -> int:
+    from asymtune.data.check import check_dataset
+    from asymtune.data.layouts import DatasetError
+
+    try:
+        if args.data_command == "prepare":
+            from asymtune.data.builtin_real import prepare_builtin
+
+            options = {"accumbens": True} if args.accumbens and args.name == "brain_atlas" else {}
+            path = prepare_builtin(args.name, Path(args.out), **options)
+            print(f"asymtune: wrote {path}")
+        else:
+            path = Path(args.path)
+        print(check_dataset(path, layout=args.layout).to_text())
+    except DatasetError as error:
+        # Every defect on its own line (main() would fold them into one).
+        print(f"asymtune data {args.data_command}: error: {error}", file=sys.stderr)
+        return EXIT_USAGE
+    return EXIT_OK
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="asymtune", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
@@ -133,6 +154,17 @@ def build_parser() -> argparse.ArgumentParser:
     report.add_argument("path", help="the output_dir of 'asymtune tune'")
     report.add_argument("--no-mlflow", action="store_true", help="do not upload the report to MLflow")
     report.set_defaults(func=cmd_report)
+    data = sub.add_parser("data", help="check a dataset on disk, or build a built-in real dataset")
+    data_sub = data.add_subparsers(dest="data_command", required=True)
+    check = data_sub.add_parser("check", help="read every file of an nnU-Net v2 or Decathlon dataset, then summarise")
+    check.add_argument("path", help="the dataset folder (holds dataset.json)")
+    check.add_argument("--layout", choices=("auto", "nnunet", "decathlon"), default="auto", help="default: detected")
+    check.set_defaults(func=cmd_data)
+    prepare = data_sub.add_parser("prepare", help="build a real dataset from installed packages, then check it")
+    prepare.add_argument("name", choices=("brain_atlas", "nuclei"), help="which dataset")
+    prepare.add_argument("--out", default="data", help="parent folder (default data/)")
+    prepare.add_argument("--accumbens", action="store_true", help="brain_atlas: add the nucleus accumbens class")
+    prepare.set_defaults(func=cmd_data, layout="nnunet")
     return parser
 
 
@@ -146,7 +178,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return int(args.func(args))
     except (ValueError, FileNotFoundError, HydraException, OmegaConfBaseException) as error:
-        message = " ".join(str(error).split())
+        # one line per line of the message (a dataset's defects stay one per line), spaces collapsed
+        message = "\n  ".join(" ".join(line.split()) for line in str(error).splitlines() if line.strip())
         print(f"asymtune {args.command}: error: {message}", file=sys.stderr)
         return EXIT_USAGE
 

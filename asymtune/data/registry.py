@@ -84,6 +84,9 @@ def create_dataset(name: str, **params: Any) -> SegmentationDataset:
                     f"dataset {name!r} has no parameter {key!r} (got {key}={value!r}): "
                     f"expected one of {', '.join(accepted)}"
                 )
+    missing = [name_ for name_ in _required_names(factory) if name_ not in params]
+    if missing:
+        raise ValueError(f"dataset {name!r} needs the parameters {missing}: expected e.g. {missing[0]}=...")
     return factory(**params)
 
 
@@ -102,7 +105,7 @@ def describe(dataset: SegmentationDataset) -> dict[str, Any]:
         "class_names": list(dataset.class_names),
         "rare_classes": list(dataset.rare_classes),
         "spatial_dims": dataset.spatial_dims,
-        "spatial_shape": list(dataset.train.labels.shape[1:]),
+        "spatial_shape": list(dataset.train.labels[0].shape),  # of the first case when sizes differ
         "in_channels": dataset.in_channels,
         "num_cases": {split_name: len(split) for split_name, split in splits.items()},
         "class_fractions": {
@@ -161,14 +164,14 @@ def check_range(name: str, value: Any, low: float, high: float) -> tuple[float, 
 
 
 def _voxel_fractions(split: Split, num_classes: int) -> np.ndarray:
-    counts = np.bincount(split.labels.ravel(), minlength=num_classes)
+    counts = split.voxel_counts(num_classes)
     return counts / max(int(counts.sum()), 1)
 
 
 def _case_fractions(split: Split, num_classes: int) -> np.ndarray:
     present = np.zeros(num_classes)
-    for labels in split.labels:
-        present += np.bincount(labels.ravel(), minlength=num_classes) > 0
+    for _, labels in split.cases():
+        present += np.bincount(np.asarray(labels).ravel(), minlength=num_classes)[:num_classes] > 0
     return present / max(len(split), 1)
 
 
@@ -185,6 +188,15 @@ def _parameter_names(factory: DatasetFactory) -> list[str] | None:
         parameter.name
         for parameter in parameters
         if parameter.kind in (inspect.Parameter.KEYWORD_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)
+    ]
+
+
+def _required_names(factory: DatasetFactory) -> list[str]:
+    """Keyword parameters without a default."""
+    return [
+        parameter.name
+        for parameter in inspect.signature(factory).parameters.values()
+        if parameter.kind is inspect.Parameter.KEYWORD_ONLY and parameter.default is inspect.Parameter.empty
     ]
 
 

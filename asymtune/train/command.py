@@ -47,7 +47,7 @@ def run_train(cfg: Mapping[str, Any], source: str = "config", progress: bool = T
 
     trainer.fit(show)
     result: dict[str, Any] = {"dataset": name, "epochs": trainer.epoch}
-    result.update(trainer.evaluate(dataset.test, "test"))
+    result.update(trainer.evaluate(dataset.test, "test", per_case=True))
     result["train_seconds"] = round(time.perf_counter() - start, 2)
     if cfg.get("save_model"):
         path = Path(str(cfg["save_model"]))

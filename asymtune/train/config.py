@@ -21,9 +21,13 @@ class TrainConfig:
         seed: seeds weights, batch order, augmentation, mixup and adversarial draws.
         num_threads: torch intra-op threads (1 keeps CPU runs reproducible and lets trials share cores).
         augment: apply the (asymmetric) augmentation pipeline (method.md 3.5).
-        patch_size: train on random crops of this spatial size instead of whole images (so that
-            some patches hold no rare class and the augmentation probability ``p_bg`` matters);
-            None trains on whole images.
+        patch_size: train on patches of this spatial size instead of whole images (so that
+            some patches hold no rare class and the augmentation probability ``p_bg`` matters),
+            and, for datasets of cases with different sizes, the sliding-window size of
+            validation and test; None trains equal-size images whole and picks a patch for cases
+            of different sizes (:func:`asymtune.data.patches.default_patch_size`).
+        oversample_foreground: share of each batch of patches centred on a foreground voxel
+            (nnU-Net's 0.33 by default); the rest are placed uniformly at random.
         loss: the registered loss (``asymtune.losses.list_losses()``): ``asymmetric`` (margin and
             focal from the settings; the baseline when both are 0), or the plain baselines
             ``ce_dice``, ``weighted_ce`` (inverse-frequency weights from the training split),
@@ -51,6 +55,7 @@ class TrainConfig:
     dice_weight: float = 1.0
     eval_batch_size: int = 32
     patch_size: tuple[int, ...] | None = field(default=None)
+    oversample_foreground: float = 0.33
     device: str = "auto"
     mixed_precision: bool = True
     channels_last: bool = True
@@ -65,6 +70,8 @@ class TrainConfig:
             value = getattr(self, name)
             if not isinstance(value, int) or value < 1:
                 raise ValueError(f"train.{name}={value!r}: expected an integer >= 1")
+        if not 0.0 <= self.oversample_foreground <= 1.0:
+            raise ValueError(f"train.oversample_foreground={self.oversample_foreground}: expected a value in [0, 1]")
         if not self.learning_rate > 0:
             raise ValueError(f"train.learning_rate={self.learning_rate}: expected a value > 0")
         from asymtune.losses import list_losses

@@ -15,22 +15,31 @@ import torch
 
 from asymtune.data.base import Split
 from asymtune.losses import boundary_distance, logit_shift_summary
-from asymtune.train.trainer import Trainer
+from asymtune.train.trainer import SplitLogits, Trainer
 
 DIAGNOSTICS_FILE = "diagnostics.npz"
 SUMMARY_KEYS = ("median_train", "median_val", "shift", "frac_negative_train", "frac_negative_val", "wasserstein")
 _MAX_VALUES = 50_000  # per class and split in the stored file (a seeded subsample beyond that)
 
 
-def split_distances(trainer: Trainer, split: Split, logits: torch.Tensor | None = None) -> dict[str, np.ndarray]:
-    """Boundary distance of every voxel of each foreground class, ``{class: (K,) float32}``.
+def split_distances(trainer: Trainer, split: Split, logits: SplitLogits | None = None) -> dict[str, np.ndarray]:
+    """Boundary distance of every voxel of each foreground class, ``{class: (K,) float32}``, over
+    all cases of ``split``.
 
-    ``logits`` ``(N, C, *spatial)`` of ``split`` may be passed when already computed.
+    ``logits`` of ``split`` (as :meth:`Trainer.predict_logits` returns them) may be passed when
+    already computed.
     """
     logits = trainer.predict_logits(split) if logits is None else logits
-    target = torch.from_numpy(split.labels)
     names = trainer.dataset.class_names
-    return {names[c]: boundary_distance(logits, target, c).numpy() for c in range(1, len(names))}
+    if isinstance(logits, torch.Tensor):
+        target = torch.from_numpy(np.asarray(split.labels)).to(torch.int64)
+        return {names[c]: boundary_distance(logits, target, c).numpy() for c in range(1, len(names))}
+    per_case: dict[str, list[np.ndarray]] = {names[c]: [] for c in range(1, len(names))}
+    for case_logits, (_, label) in zip(logits, split.cases()):
+        target = torch.from_numpy(np.array(label, dtype=np.int64))[None]
+        for c in range(1, len(names)):
+            per_case[names[c]].append(boundary_distance(case_logits[None], target, c).numpy())
+    return {name: np.concatenate(values) for name, values in per_case.items()}
 
 
 def shift_metrics(

@@ -19,6 +19,7 @@ import torch
 from torch import nn
 
 from asymtune.data.base import SegmentationDataset, Split
+from asymtune.data.patches import PatchSampler, default_patch_size
 from asymtune.losses import (
     AsymmetricLoss,
     WeightedCEDiceLoss,
@@ -28,9 +29,15 @@ from asymtune.losses import (
     soft_mixup_batch,
 )
 from asymtune.models import create_model
+from asymtune.train.case_metrics import case_metrics_dict, case_scores
 from asymtune.train.config import TrainConfig
+from asymtune.train.inference import sliding_window_logits
 from asymtune.train.metrics import ConfusionCounts, confusion_counts, metrics_dict
 from asymtune.train.settings import AsymmetrySettings
+
+
+SplitLogits = torch.Tensor | list[torch.Tensor]
+"""Logits of a split: ``(N, C, *spatial)`` for a stacked split, else one ``(C, *spatial_i)`` per case."""
 
 
 class NonFiniteLossError(FloatingPointError):
@@ -132,15 +139,32 @@ class Trainer:
         self.batch_rng = np.random.default_rng(config.seed)
         self.torch_rng = torch.Generator(device=self.device).manual_seed(config.seed)  # adversarial probes
         self.augment_rng = torch.Generator().manual_seed(config.seed + 1)  # augmentation runs on the CPU
-        self._train_images = torch.from_numpy(dataset.train.images)
-        self._train_labels = torch.from_numpy(dataset.train.labels)
-        if config.patch_size is not None:
-            spatial = tuple(dataset.train.labels.shape[1:])
-            if len(config.patch_size) != len(spatial) or any(p > s for p, s in zip(config.patch_size, spatial)):
-                raise ValueError(
-                    f"train.patch_size={list(config.patch_size)} does not fit images of spatial shape {list(spatial)}: "
-                    f"expected {len(spatial)} values, each at most the image size"
-                )
+        self.patch_size = self.patch_size_for(dataset, config)
+        self.sampler: PatchSampler | None = None
+        if self.patch_size is not None:
+            self.sampler = PatchSampler(dataset.train, self.patch_size, dataset.num_classes, config.oversample_foreground)
+        else:
+            self._train_images = torch.from_numpy(dataset.train.images)
+            self._train_labels = torch.from_numpy(dataset.train.labels)
+
+    @staticmethod
+    def patch_size_for(dataset: SegmentationDataset, config: TrainConfig) -> tuple[int, ...] | None:
+        """Training patch (and sliding-window) size: ``train.patch_size``; for cases of different
+        sizes without one, :func:`default_patch_size`; None trains a stacked split on whole images."""
+        split = dataset.train
+        if config.patch_size is None:
+            if split.is_stacked:
+                return None
+            return default_patch_size([label.shape for _, label in split.cases()], split.spatial_dims)
+        if len(config.patch_size) != split.spatial_dims or (
+            split.is_stacked and any(p > s for p, s in zip(config.patch_size, split.labels.shape[1:]))
+        ):
+            shape = list(split.labels.shape[1:]) if split.is_stacked else f"{split.spatial_dims}-D cases"
+            raise ValueError(
+                f"train.patch_size={list(config.patch_size)} does not fit images of spatial shape {shape}: "
+                f"expected {split.spatial_dims} values, each at most the image size"
+            )
+        return tuple(config.patch_size)
 
     # ----------------------------------------------------------------------------- state
     def state_dict(self) -> dict[str, Any]:
@@ -167,15 +191,16 @@ class Trainer:
 
     # -------------------------------------------------------------------------- training
     def _sample_batch(self) -> tuple[torch.Tensor, torch.Tensor]:
-        """A batch ``(B, C_in, *spatial)``, ``(B, *spatial)`` drawn without replacement when possible."""
-        n = len(self.dataset.train)
+        """A batch ``(B, C_in, *spatial)``, ``(B, *spatial)``: whole images drawn without replacement
+        when possible, or patches (:class:`PatchSampler`) when a patch size is in use."""
         size = self.config.batch_size
-        index = self.batch_rng.choice(n, size=size, replace=size > n)
-        index_t = torch.from_numpy(index)
-        images = self._train_images[index_t]
-        labels = self._train_labels[index_t]
-        if self.config.patch_size is not None:
-            images, labels = self._crop(images, labels, self.config.patch_size)
+        if self.sampler is not None:
+            image_array, label_array = self.sampler.sample(size, self.batch_rng)
+            images, labels = torch.from_numpy(image_array), torch.from_numpy(label_array)
+        else:
+            n = len(self.dataset.train)
+            index_t = torch.from_numpy(self.batch_rng.choice(n, size=size, replace=size > n))
+            images, labels = self._train_images[index_t], self._train_labels[index_t]
         if self.augmenter is not None:
             images, labels, _ = self.augmenter(images, labels, self.augment_rng)
         return self._to_device(images), labels.to(self.device, non_blocking=True)
@@ -191,19 +216,6 @@ class Trainer:
         else:
             with torch.autocast("cuda", dtype=self.amp_dtype):
                 yield
-
-    def _crop(
-        self, images: torch.Tensor, labels: torch.Tensor, patch: tuple[int, ...]
-    ) -> tuple[torch.Tensor, torch.Tensor]:
-        """One random crop of size ``patch`` per sample: ``(B, C_in, *patch)``, ``(B, *patch)``."""
-        spatial = labels.shape[1:]
-        image_crops, label_crops = [], []
-        for sample in range(labels.shape[0]):
-            starts = [int(self.batch_rng.integers(0, size - p + 1)) for size, p in zip(spatial, patch)]
-            window = tuple(slice(s, s + p) for s, p in zip(starts, patch))
-            image_crops.append(images[(sample, slice(None), *window)])
-            label_crops.append(labels[(sample, *window)])
-        return torch.stack(image_crops), torch.stack(label_crops)
 
     def _check_finite(self, loss: torch.Tensor, what: str) -> None:
         value = float(loss.detach())
@@ -285,26 +297,58 @@ class Trainer:
 
     # ------------------------------------------------------------------------ evaluation
     @torch.inference_mode()
-    def predict_logits(self, split: Split) -> torch.Tensor:
-        """Logits ``(N, C, *spatial)`` float32 on the CPU for every image of ``split``, eval mode."""
+    def predict_logits(self, split: Split) -> SplitLogits:
+        """Logits of every image of ``split`` in eval mode, float32 on the CPU: a stacked split in
+        batches of whole images ``(N, C, *spatial)``; a split of cases by sliding-window inference,
+        one ``(C, *spatial_i)`` per case."""
         self.model.eval()
+        batch = self.config.eval_batch_size
+        if not split.is_stacked:
+            window = self.patch_size or default_patch_size([label.shape for _, label in split.cases()], split.spatial_dims)
+            return [
+                sliding_window_logits(lambda x: self._logits(self._to_device(x)), image, window, batch, self.device)
+                for image, _ in split.cases()
+            ]
         images = torch.from_numpy(split.images)
         chunks = [
-            self._logits(self._to_device(images[start : start + self.config.eval_batch_size])).float().cpu()
-            for start in range(0, len(split), self.config.eval_batch_size)
+            self._logits(self._to_device(images[start : start + batch])).float().cpu()
+            for start in range(0, len(split), batch)
         ]
         return torch.cat(chunks)
 
-    def evaluate(self, split: Split, prefix: str, logits: torch.Tensor | None = None) -> dict[str, float]:
-        """Per-class Dice, sensitivity, precision on ``split`` as ``{prefix}/...`` metrics.
+    def evaluate(
+        self, split: Split, prefix: str, logits: SplitLogits | None = None, per_case: bool = False
+    ) -> dict[str, float]:
+        """Per-class Dice, sensitivity, precision on ``split`` (voxels of all cases pooled) as
+        ``{prefix}/...`` metrics; with ``per_case``, also the means over cases of per-case Dice,
+        sensitivity, precision and HD95 (:mod:`asymtune.train.case_metrics`).
 
-        ``logits`` ``(N, C, *spatial)`` of ``split`` may be passed when already computed.
+        ``logits`` of ``split`` (as :meth:`predict_logits` returns them) may be passed when already computed.
         """
         logits = self.predict_logits(split) if logits is None else logits
-        counts: ConfusionCounts = confusion_counts(
-            logits.argmax(1), torch.from_numpy(split.labels), self.dataset.num_classes
-        )
-        return metrics_dict(counts, self.dataset.class_names, prefix)
+        predictions = [item.argmax(0) for item in logits]
+        num_classes = self.dataset.num_classes
+        counts = ConfusionCounts(*(torch.zeros(num_classes, dtype=torch.float64) for _ in range(3)))
+        for prediction, (_, label) in zip(predictions, split.cases()):
+            counts = counts + confusion_counts(prediction, torch.from_numpy(np.array(label, dtype=np.int64)), num_classes)
+        metrics = metrics_dict(counts, self.dataset.class_names, prefix)
+        if per_case:
+            metrics.update(case_metrics_dict(self.case_table(split, predictions), self.dataset.class_names, prefix))
+        return metrics
+
+    def case_table(self, split: Split, predictions: list[torch.Tensor]) -> list[dict[str, np.ndarray]]:
+        """Per-case scores (:func:`case_scores`), one entry per volume of ``split``; slices of one
+        volume (items sharing a case id) are stacked back into the volume first."""
+        table = []
+        for group in split.volumes():
+            spacing = split.spacing(group[0])
+            labels = [torch.from_numpy(np.array(split.labels[i], dtype=np.int64)) for i in group]
+            if len(spacing) > split.spatial_dims:  # 2-D slices of a volume, slice axis first
+                prediction, label = torch.stack([predictions[i] for i in group]), torch.stack(labels)
+            else:
+                prediction, label = predictions[group[0]], labels[0]
+            table.append(case_scores(prediction, label, self.dataset.num_classes, spacing))
+        return table
 
     def fit(self, on_epoch_end: Callable[[EpochRecord], None] | None = None) -> list[EpochRecord]:
         """Train from ``self.epoch`` to ``config.epochs``, validating after every epoch."""

@@ -19,8 +19,17 @@ def test_builtin_datasets_are_registered() -> None:
     assert names == sorted(names)
 
 
-@pytest.mark.parametrize("name", list_datasets())
-def test_every_registered_dataset_builds(name: str) -> None:
+BUILT_IN = ["synth_lesions", "synth_organs"]  # the others (nnunet, decathlon) need a folder: tests/e2e
+
+
+def test_datasets_given_by_path_need_their_root() -> None:
+    for name in ("nnunet", "decathlon"):
+        with pytest.raises(ValueError, match=rf"dataset '{name}' needs the parameters \['root'\]"):
+            create_dataset(name)
+
+
+@pytest.mark.parametrize("name", BUILT_IN)
+def test_every_built_in_dataset_builds(name: str) -> None:
     dataset = create_dataset(name)
     assert isinstance(dataset, SegmentationDataset)
     assert dataset.name == name
