@@ -45,7 +45,8 @@ def cli():  # noqa: ANN201
 
 @pytest.fixture(scope="session")
 def smoke_sweep(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The output_dir of ``asymtune tune experiment=smoke`` (both datasets, 3 trials, 2 epochs)."""
+    """The output_dir of ``asymtune tune experiment=smoke`` (both datasets, 3 trials, 2 epochs), its
+    confirmation run as Ray tasks (the default executor; the smoke experiment's own is in-process)."""
     output_dir = tmp_path_factory.mktemp("smoke") / "out"
-    run_cli("tune", "experiment=smoke", f"output_dir={output_dir}")
+    run_cli("tune", "experiment=smoke", "confirm.executor=ray", f"output_dir={output_dir}")
     return output_dir

@@ -70,6 +70,8 @@ def _fails(capsys: pytest.CaptureFixture[str], argv: list[str]) -> str:
         ("data.sets.synth_lesions.source=synth_tumours", "synth_tumours"),
         ("model.depth=9", "model does not fit dataset"),
         ("mlflow.tracking_uri=http://127.0.0.1:9", "mlflow.tracking_uri='http://127.0.0.1:9' cannot be used"),
+        ("confirm.seeds=0", "confirm.seeds=0: expected an integer >= 1"),
+        ("selection.constraint=best", "selection.constraint='best': expected null or one of"),
     ],
 )
 def test_bad_tune_values_fail_before_any_trial(

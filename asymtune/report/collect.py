@@ -1,4 +1,5 @@
-"""Read what a dataset sweep stored (Ray Tune's experiment folder) into plain records."""
+"""Read what a dataset sweep stored (Ray Tune's experiment folder, local or on an object store)
+into plain records."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import pyarrow.fs
 from ray import tune
 
 from asymtune.search.trainable import FIXED_KEY, STATE_FILE, settings_from_trial_config
@@ -23,7 +25,8 @@ class TrialRecord:
         settings: the per-class asymmetry setting it trained with.
         history: one metrics dict per reported epoch.
         error: the error text when the trial failed.
-        checkpoint_file: the latest ``state.pt``, if any.
+        checkpoint: the latest checkpoint (a folder holding ``state.pt``, on the sweep's storage),
+            if any; ``checkpoint.as_directory()`` gives a local folder.
     """
 
     trial_id: str
@@ -31,7 +34,16 @@ class TrialRecord:
     settings: AsymmetrySettings
     history: list[dict[str, Any]] = field(default_factory=list)
     error: str | None = None
-    checkpoint_file: Path | None = None
+    checkpoint: tune.Checkpoint | None = None
+
+    @property
+    def checkpoint_file(self) -> Path | None:
+        """The latest ``state.pt`` when the checkpoint is on this machine's disk; None otherwise
+        (on an object store, read it through ``checkpoint.as_directory()``)."""
+        if self.checkpoint is None or not isinstance(self.checkpoint.filesystem, pyarrow.fs.LocalFileSystem):
+            return None
+        path = Path(self.checkpoint.path) / STATE_FILE
+        return path if path.is_file() else None
 
     @property
     def last(self) -> dict[str, Any]:
@@ -46,8 +58,11 @@ class TrialRecord:
         return float(value) if isinstance(value, (int, float)) and math.isfinite(value) else math.nan
 
 
-def load_trials(experiment_dir: Path) -> list[TrialRecord]:
-    """All trials of one dataset sweep, finished or not, in creation order."""
+def load_trials(experiment_dir: str | Path) -> list[TrialRecord]:
+    """All trials of one dataset sweep, finished or not, in creation order.
+
+    ``experiment_dir`` is a local path or a URI (``s3://bucket/prefix/<dataset>``).
+    """
     analysis = tune.ExperimentAnalysis(str(experiment_dir))
     records = []
     for result in tune.ResultGrid(analysis):
@@ -56,10 +71,6 @@ def load_trials(experiment_dir: Path) -> list[TrialRecord]:
             continue
         frame = result.metrics_dataframe
         history = frame.to_dict("records") if frame is not None and len(frame) else []
-        checkpoint_file = None
-        if result.checkpoint is not None:
-            candidate = Path(result.checkpoint.path) / STATE_FILE
-            checkpoint_file = candidate if candidate.is_file() else None
         trial_id = str((result.metrics or {}).get("trial_id") or Path(result.path).name)
         records.append(
             TrialRecord(
@@ -68,7 +79,7 @@ def load_trials(experiment_dir: Path) -> list[TrialRecord]:
                 settings=settings_from_trial_config(config),
                 history=history,
                 error=str(result.error) if result.error else None,
-                checkpoint_file=checkpoint_file,
+                checkpoint=result.checkpoint,
             )
         )
     return records

@@ -1,8 +1,17 @@
-"""Export the chosen setting of a dataset as a config that ``asymtune train --config`` reads."""
+"""Export the chosen setting of a dataset: a config ``asymtune train --config`` reads unchanged, the
+same as a Hydra experiment file for ``conf/experiment/``, and a provenance record beside them.
+
+``configs/<dataset>.yaml``             the train config (with a short ``provenance`` block)
+``configs/<dataset>.provenance.json``  sweep and trial ids, metrics with intervals, versions, data
+``configs/experiment/<dataset>.yaml``  ``# @package _global_`` overlay: copy it to conf/experiment/
+                                      and run ``asymtune train experiment=<dataset>``
+"""
 
 from __future__ import annotations
 
 import datetime as _dt
+import hashlib
+import json
 from pathlib import Path
 from typing import Any
 
@@ -10,38 +19,84 @@ import yaml
 
 from asymtune.report.collect import TrialRecord
 from asymtune.search.trainable import FIXED_KEY
-from asymtune.versions import code_version
+from asymtune.versions import code_version, library_versions
+
+TRAIN_KEYS = ("dataset_name", "data", "model", "train", "settings")
 
 
-def exported_config(trial: TrialRecord, provenance: dict[str, Any]) -> dict[str, Any]:
-    """The train-command config of ``trial``: data, model, train options, settings, provenance.
-
-    ``train.epochs`` is the number of epochs the trial trained (ASHA may have stopped it early).
-    """
+def trial_train_config(trial: TrialRecord) -> dict[str, Any]:
+    """The train config of a sweep trial as it ran (``train.epochs``: the epochs it trained,
+    fewer than configured when ASHA stopped it)."""
     fixed = trial.config[FIXED_KEY]
     train = dict(fixed["train"])
     train["epochs"] = trial.epochs
     return {
-        "dataset_name": fixed["dataset_name"],
-        "data": fixed["dataset"],
-        "model": dict(fixed["model"]),
-        "train": train,
-        "settings": trial.settings.to_dict(),
-        "provenance": {
-            **provenance,
-            "trial_id": trial.trial_id,
-            "code_version": code_version(),
-            "exported_at": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
-        },
+        "dataset_name": fixed["dataset_name"], "data": fixed["dataset"], "model": dict(fixed["model"]),
+        "train": train, "settings": trial.settings.to_dict(),
     }
 
 
-def write_config(config: dict[str, Any], path: Path) -> Path:
-    """Write ``config`` as YAML with a header saying how to use it."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    header = (
-        f"# asymtune exported config for dataset {config['dataset_name']!r}\n"
-        f"# train it: asymtune train --config {path.name}\n"
+def dataset_fingerprint(fingerprint: str, spec: dict[str, Any]) -> str:
+    """The dataset's own fingerprint (data on disk), else a hash of its config entry (synthetic data,
+    fully determined by it): ``spec-sha256:<hex>``."""
+    if fingerprint:
+        return fingerprint
+    digest = hashlib.sha256(json.dumps(spec, sort_keys=True, default=str).encode()).hexdigest()
+    return f"spec-sha256:{digest}"
+
+
+def provenance_record(**fields: Any) -> dict[str, Any]:
+    """``fields`` plus the code version, library versions and the export time."""
+    return {
+        **fields,
+        "code_version": code_version(),
+        "libraries": library_versions(),
+        "exported_at": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+    }
+
+
+def write_export(train_config: dict[str, Any], provenance: dict[str, Any], folder: Path) -> Path:
+    """Write the three files of one dataset into ``folder``; returns the train config's path.
+
+    The config carries a short ``provenance`` block (ids, the test metrics of exactly this
+    training when it was tested) that ``asymtune train`` ignores; the whole record is in the
+    ``.provenance.json`` beside it.
+    """
+    name = train_config["dataset_name"]
+    folder.mkdir(parents=True, exist_ok=True)
+    config_path = folder / f"{name}.yaml"
+    record_path = folder / f"{name}.provenance.json"
+    short = {
+        key: provenance[key]
+        for key in (
+            "sweep_id", "trial_id", "seed", "confirmed", "mlflow_run_id", "test_metrics", "code_version", "exported_at"
+        )
+        if key in provenance
+    }
+    short["record"] = record_path.name
+    config = {**{key: train_config[key] for key in TRAIN_KEYS}, "provenance": short}
+    config_path.write_text(
+        f"# asymtune exported config for dataset {name!r} (provenance: {record_path.name})\n"
+        f"# train it: asymtune train --config {config_path.name}\n"
+        + yaml.safe_dump(config, sort_keys=False)
     )
-    path.write_text(header + yaml.safe_dump(config, sort_keys=False))
-    return path
+    record_path.write_text(json.dumps(provenance, indent=2, default=str) + "\n")
+    experiment = folder / "experiment" / f"{name}.yaml"
+    experiment.parent.mkdir(exist_ok=True)
+    experiment.write_text(experiment_file(train_config))
+    return config_path
+
+
+def experiment_file(train_config: dict[str, Any]) -> str:
+    """A ``conf/experiment/`` overlay that turns ``conf/train.yaml`` into ``train_config``."""
+    name = train_config["dataset_name"]
+    body = {
+        "defaults": [{"override /model": train_config["model"]["name"]}],
+        **{key: train_config[key] for key in TRAIN_KEYS},
+    }
+    return (
+        "# @package _global_\n"
+        f"# The setting asymtune chose for dataset {name!r}. Copy this file to conf/experiment/{name}.yaml, then:\n"
+        f"#   asymtune train experiment={name}\n"
+        + yaml.safe_dump(body, sort_keys=False)
+    )

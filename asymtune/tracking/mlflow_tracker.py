@@ -248,6 +248,26 @@ class MLflowSweepTracker(tune.Callback):
     def on_trial_error(self, iteration: int, trials: list[Any], trial: Any, **info: Any) -> None:
         self._finish(trial, "error")
 
+    def drop_lost_trials(self, trial_ids: set[str]) -> list[str]:
+        """Delete the child runs of trials that the sweep no longer has; returns their trial ids.
+
+        A driver killed between starting a trial and saving the experiment state leaves an MLflow
+        run for a trial that Ray Tune never restores (it runs a new trial in its place). Such a run
+        is tagged ``asymtune.trial_status=lost`` and deleted (MLflow keeps deleted runs until
+        ``mlflow gc``), so the sweep shows one run per trial it ran.
+        """
+        parent = self.ensure_parent_run()
+        experiment_id = self.client.get_run(parent).info.experiment_id
+        runs = self.client.search_runs(
+            [experiment_id], filter_string=f"tags.`{TAG_PARENT}` = '{parent}' and tags.`{TAG_ROLE}` = 'trial'"
+        )
+        lost = [run for run in runs if run.data.tags.get(TAG_TRIAL) not in trial_ids]
+        for run in lost:
+            self.client.set_tag(run.info.run_id, "asymtune.trial_status", "lost")
+            self.client.set_terminated(run.info.run_id, status="KILLED")
+            self.client.delete_run(run.info.run_id)
+        return [str(run.data.tags.get(TAG_TRIAL)) for run in lost]
+
     def on_experiment_end(self, trials: list[Any], **info: Any) -> None:
         self._outbox.append(("end", ""))
         deadline = time.monotonic() + self.flush_timeout_s

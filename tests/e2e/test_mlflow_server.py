@@ -75,7 +75,8 @@ def _children(uri: str, output_dir: Path) -> tuple[MlflowClient, list]:
     client = MlflowClient(tracking_uri=uri)
     parent = manifest["datasets"]["synth_lesions"]["parent_run_id"]
     experiment_id = client.get_run(parent).info.experiment_id
-    children = client.search_runs([experiment_id], filter_string=f"tags.`mlflow.parentRunId` = '{parent}'")
+    query = f"tags.`mlflow.parentRunId` = '{parent}' and tags.`asymtune.role` = 'trial'"
+    children = client.search_runs([experiment_id], filter_string=query)
     return client, children
 
 

@@ -18,7 +18,8 @@ def test_per_class_sweep_logs_separate_params_per_class(tmp_path: Path, cli) -> 
     client = MlflowClient(tracking_uri=manifest["mlflow"]["tracking_uri"])
     parent = manifest["datasets"]["synth_organs"]["parent_run_id"]
     experiment_id = client.get_run(parent).info.experiment_id
-    children = client.search_runs([experiment_id], filter_string=f"tags.`mlflow.parentRunId` = '{parent}'")
+    query = f"tags.`mlflow.parentRunId` = '{parent}' and tags.`asymtune.role` = 'trial'"
+    children = client.search_runs([experiment_id], filter_string=query)
     assert len(children) == 3
     searched = [c for c in children if c.data.params["is_baseline"] == "False" and "search.margin.duct" in c.data.params]
     assert searched

@@ -52,6 +52,12 @@ def test_sigkill_then_same_command_resumes_without_rerunning_finished_trials(tmp
     before = _finished_trials(experiment)
     assert 2 <= len(before) < TRIALS, f"expected an interrupted sweep, found finished trials {before}"
     assert not (output_dir / "report.md").exists()
+    cli("report", str(output_dir), "--no-mlflow")  # the report of the interrupted sweep says what is missing
+    for name in ("report.md", "report.html"):
+        partial = (output_dir / name).read_text()
+        assert "partial sweep: " in partial and f" of {TRIALS} trials have results" in partial
+        assert "not confirmed: the confirmation has not run" in partial
+    assert not json.loads((output_dir / "report.json").read_text())["datasets"]["synth_lesions"]["confirmed"]
 
     cli(*ARGS, f"output_dir={output_dir}")
 
@@ -63,7 +69,8 @@ def test_sigkill_then_same_command_resumes_without_rerunning_finished_trials(tmp
     client = MlflowClient(tracking_uri=manifest["mlflow"]["tracking_uri"])
     parent = manifest["datasets"]["synth_lesions"]["parent_run_id"]
     experiment_id = client.get_run(parent).info.experiment_id
-    children = client.search_runs([experiment_id], filter_string=f"tags.`mlflow.parentRunId` = '{parent}'")
+    query = f"tags.`mlflow.parentRunId` = '{parent}' and tags.`asymtune.role` = 'trial'"
+    children = client.search_runs([experiment_id], filter_string=query)
     assert len(children) == TRIALS, "one MLflow run per trial, no duplicates after the resume"
     parents = client.search_runs([experiment_id], filter_string="tags.`asymtune.role` = 'sweep'")
     assert len(parents) == 1

@@ -36,9 +36,8 @@ def test_mlflow_has_parent_and_nested_trial_runs_with_per_class_metrics(smoke_sw
         assert "asymtune.code_version" in parent.data.tags
         artifacts = {a.path for a in client.list_artifacts(parent.info.run_id)}
         assert "config.yaml" in artifacts and "report" in artifacts
-        children = client.search_runs(
-            [experiment.experiment_id], filter_string=f"tags.`mlflow.parentRunId` = '{parent.info.run_id}'"
-        )
+        query = f"tags.`mlflow.parentRunId` = '{parent.info.run_id}' and tags.`asymtune.role` = 'trial'"
+        children = client.search_runs([experiment.experiment_id], filter_string=query)
         assert len(children) == TRIALS
         assert len({c.data.tags["asymtune.trial_id"] for c in children}) == TRIALS
         for child in children:
@@ -84,20 +83,28 @@ def test_report_and_exported_configs(smoke_sweep: Path) -> None:
         assert config["dataset_name"] == dataset
         assert len(config["settings"]["margin"]) == len(classes) + 1
         assert (smoke_sweep / "plots" / f"{dataset}_test_metrics.png").stat().st_size > 1000
+        assert (smoke_sweep / "configs" / "experiment" / f"{dataset}.yaml").is_file()
+        assert (smoke_sweep / "configs" / f"{dataset}.provenance.json").is_file()
     assert report_html.count("data:image/png;base64,") >= 4
     assert "http://" not in report_html and "https://" not in report_html
 
 
-def test_exported_config_retrains_to_the_reported_test_metrics(smoke_sweep: Path, cli) -> None:
-    path = smoke_sweep / "configs" / "synth_lesions.yaml"
+@pytest.mark.parametrize("dataset", list(DATASETS))
+def test_exported_config_retrains_to_the_confirmed_test_metrics(smoke_sweep: Path, cli, dataset: str) -> None:
+    path = smoke_sweep / "configs" / f"{dataset}.yaml"
     config = yaml.safe_load(path.read_text())
     result = cli("train", "--config", str(path), "--quiet")
     lines = [line for line in result.stdout.splitlines() if line.strip()]
     assert len(lines) == 1, "train prints its test metrics as one JSON line"
     metrics = json.loads(lines[0])
-    assert metrics["dataset"] == "synth_lesions" and metrics["epochs"] == config["train"]["epochs"]
+    assert metrics["dataset"] == dataset and metrics["epochs"] == config["train"]["epochs"] == EPOCHS
+    assert config["provenance"]["confirmed"] and config["provenance"]["test_metrics"]
     for key, value in config["provenance"]["test_metrics"].items():
-        assert metrics[key] == pytest.approx(value, abs=1e-6), key
+        assert metrics[key] == pytest.approx(value, abs=1e-6), key  # the same training as the first seed's
+    confirmed = json.loads((smoke_sweep / "configs" / f"{dataset}.provenance.json").read_text())["confirmed_metrics"]
+    for cls in DATASETS[dataset]:
+        seeds = confirmed["test"]["selected"][f"test/dice/{cls}"]["values"]
+        assert min(seeds) - 1e-6 <= metrics[f"test/dice/{cls}"] <= max(seeds) + 1e-6, "within the seed spread"
 
 
 def test_report_command_rebuilds_the_report(smoke_sweep: Path, cli) -> None:
@@ -109,11 +116,18 @@ def test_report_command_rebuilds_the_report(smoke_sweep: Path, cli) -> None:
 def test_rerun_of_a_finished_sweep_runs_no_new_trial(smoke_sweep: Path, cli) -> None:
     manifest = _manifest(smoke_sweep)
     before = sorted(p.name for p in (smoke_sweep / "ray_results" / "synth_lesions").glob("trial_*"))
-    cli("tune", "experiment=smoke", f"output_dir={smoke_sweep}")
-    after = sorted(p.name for p in (smoke_sweep / "ray_results" / "synth_lesions").glob("trial_*"))
-    assert before == after
     client = MlflowClient(tracking_uri=manifest["mlflow"]["tracking_uri"])
     parent = manifest["datasets"]["synth_lesions"]["parent_run_id"]
     experiment = client.get_experiment_by_name("asymtune")
-    children = client.search_runs([experiment.experiment_id], filter_string=f"tags.`mlflow.parentRunId` = '{parent}'")
+    query = f"tags.`mlflow.parentRunId` = '{parent}' and tags.`asymtune.role` = 'confirmation'"
+    confirmations = len(client.search_runs([experiment.experiment_id], filter_string=query))
+    assert confirmations == 4, "the best trial and the baseline, 2 seeds each"
+    cli("tune", "experiment=smoke", f"output_dir={smoke_sweep}")
+    after = sorted(p.name for p in (smoke_sweep / "ray_results" / "synth_lesions").glob("trial_*"))
+    assert before == after
+    query = f"tags.`mlflow.parentRunId` = '{parent}' and tags.`asymtune.role` = 'trial'"
+    children = client.search_runs([experiment.experiment_id], filter_string=query)
     assert len(children) == TRIALS
+    query = f"tags.`mlflow.parentRunId` = '{parent}' and tags.`asymtune.role` = 'confirmation'"
+    assert len(client.search_runs([experiment.experiment_id], filter_string=query)) == confirmations
+    assert len(client.search_model_versions("name = 'asymtune-synth_lesions'")) == 1, "no second registration"

@@ -1,0 +1,420 @@
+"""Confirm the sweep's choice: retrain the top-k settings and the baseline with several seeds,
+choose again on validation, then test the chosen setting and the baseline once.
+
+Order matters for honesty: every model is trained and validated first; the choice is made from
+the mean validation objective over seeds (:func:`asymtune.report.select.select_confirmed`); only
+then are the chosen setting and the baseline evaluated on the test split. The other candidates
+are never tested. Each model is one MLflow run under the dataset's parent run
+(:mod:`asymtune.tracking.confirmation`); a rerun finds the runs again and trains only what is
+missing. Trainings run as Ray tasks (:class:`RayExecutor`) or in this process (:class:`LocalExecutor`).
+"""
+
+from __future__ import annotations
+
+import io
+import logging
+import tempfile
+import time
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from asymtune.data.base import SegmentationDataset
+from asymtune.data.loading import load_dataset
+from asymtune.report.collect import TrialRecord, load_trials
+from asymtune.report.options import DecisionOptions
+from asymtune.report.select import find_baseline, rank_trials, select_confirmed
+from asymtune.search.storage import is_directory
+from asymtune.search.trainable import FIXED_KEY, STATE_FILE
+from asymtune.tracking.confirmation import (
+    STATE_ARTIFACT,
+    TAG_REGISTERED,
+    ConfirmationRun,
+    discard_incomplete,
+    download,
+    list_confirmation_runs,
+    log_tested,
+    log_trained,
+    register_model,
+)
+
+log = logging.getLogger(__name__)
+TAG_SWEEP_CHOICE = "asymtune.sweep_choice"
+TAG_CONFIRMED = "asymtune.confirmed_trial"
+_MAX_DISTANCES = 50_000  # per class and split in the stored file (a seeded subsample beyond that)
+
+
+@dataclass(frozen=True)
+class Job:
+    """One model of the confirmation: the setting of a sweep trial, trained with one seed.
+
+    Attributes:
+        trial_id: the sweep trial whose setting (and fixed config) is retrained.
+        seed: ``train.seed`` of this training.
+        dataset_name, dataset_spec: the dataset (``{"source", "params"}``).
+        model: model options (``{"name": ..., ...}``).
+        train: train options, ``seed`` replaced.
+        settings: :meth:`AsymmetrySettings.to_dict` of the setting.
+    """
+
+    trial_id: str
+    seed: int
+    dataset_name: str
+    dataset_spec: dict[str, Any]
+    model: dict[str, Any]
+    train: dict[str, Any]
+    settings: dict[str, Any]
+
+    @classmethod
+    def of(cls, trial: TrialRecord, seed: int) -> Job:
+        fixed = trial.config[FIXED_KEY]
+        return cls(
+            trial_id=trial.trial_id, seed=int(seed), dataset_name=fixed["dataset_name"], dataset_spec=fixed["dataset"],
+            model=dict(fixed["model"]), train={**dict(fixed["train"]), "seed": int(seed)},
+            settings=trial.settings.to_dict(),
+        )
+
+    def train_config(self) -> dict[str, Any]:
+        """The ``asymtune train`` config of this model (what an export writes)."""
+        return {
+            "dataset_name": self.dataset_name, "data": self.dataset_spec, "model": dict(self.model),
+            "train": dict(self.train), "settings": dict(self.settings),
+        }
+
+
+def _trainer(job: Job, dataset: SegmentationDataset | None) -> Any:
+    from asymtune.train.config import TrainConfig
+    from asymtune.train.settings import AsymmetrySettings
+    from asymtune.train.trainer import Trainer
+
+    data = dataset if dataset is not None else load_dataset(job.dataset_spec, job.dataset_name)
+    settings = AsymmetrySettings.from_dict(job.settings)
+    return Trainer(data, dict(job.model), settings, TrainConfig.from_mapping(job.train))
+
+
+def _state_bytes(state: Mapping[str, torch.Tensor]) -> bytes:
+    buffer = io.BytesIO()
+    torch.save({k: v.detach().cpu() for k, v in state.items()}, buffer)
+    return buffer.getvalue()
+
+
+def train_job(job: Job, dataset: SegmentationDataset | None = None) -> dict[str, Any]:
+    """Train ``job`` from scratch; returns the last epoch's train/validation metrics and the weights.
+
+    Never touches the test split.
+    """
+    trainer = _trainer(job, dataset)
+    records = trainer.fit()
+    state = _state_bytes(trainer.model.state_dict())
+    return {"metrics": dict(records[-1].metrics), "epochs": trainer.epoch, "state": state}
+
+
+def evaluate_job(
+    job: Job, state: bytes, with_distances: bool, dataset: SegmentationDataset | None = None
+) -> dict[str, Any]:
+    """Evaluate trained weights on the test split: per-class and per-case metrics, and (optionally)
+    the boundary distances of each class's voxels on the train and test splits (an ``.npz``)."""
+    from asymtune.train.diagnostics import split_distances
+
+    trainer = _trainer(job, dataset)
+    trainer.model.load_state_dict(torch.load(io.BytesIO(state), map_location=trainer.device, weights_only=True))
+    split = trainer.dataset
+    metrics = trainer.evaluate(split.test, "test", per_case=True)
+    distances = None
+    if with_distances:
+        rng = np.random.default_rng(0)
+        arrays = {}
+        for name, split_data in (("train", split.train), ("test", split.test)):
+            for cls, values in split_distances(trainer, split_data).items():
+                if values.size > _MAX_DISTANCES:
+                    values = rng.choice(values, _MAX_DISTANCES, replace=False)
+                arrays[f"{name}/{cls}"] = values.astype(np.float32)
+        buffer = io.BytesIO()
+        np.savez_compressed(buffer, **arrays)
+        distances = buffer.getvalue()
+    return {"metrics": metrics, "distances": distances}
+
+
+def read_distances(path: Path) -> dict[str, dict[str, np.ndarray]]:
+    """The ``.npz`` of :func:`evaluate_job` as ``{"train" | "test": {class: values}}``."""
+    result: dict[str, dict[str, np.ndarray]] = {"train": {}, "test": {}}
+    with np.load(path) as data:
+        for key in data.files:
+            split, name = key.split("/", 1)
+            result[split][name] = data[key]
+    return result
+
+
+# ------------------------------------------------------------------------------ executors
+class LocalExecutor:
+    """Runs jobs one after the other in this process (optionally on a given in-memory dataset)."""
+
+    def __init__(self, dataset: SegmentationDataset | None = None) -> None:
+        self.dataset = dataset
+
+    def run(self, fn: Callable[..., Any], calls: Sequence[tuple[Any, ...]]) -> Iterator[tuple[int, Any]]:
+        """Yield ``(index, fn(*calls[index]))`` as each call finishes (the exception if it raised)."""
+        for index, args in enumerate(calls):
+            try:
+                yield index, fn(*args, dataset=self.dataset)
+            except Exception as error:  # a diverged training must not lose the others
+                yield index, error
+
+
+class RayExecutor:
+    """Runs jobs as Ray tasks with the sweep's per-trial resources (``resources.cpu``/``gpu``)."""
+
+    def __init__(self, resources: Mapping[str, Any]) -> None:
+        self.num_cpus = float(resources.get("cpu", 1))
+        self.num_gpus = float(resources.get("gpu", 0))
+
+    def run(self, fn: Callable[..., Any], calls: Sequence[tuple[Any, ...]]) -> Iterator[tuple[int, Any]]:
+        """Yield ``(index, result)`` in the order the tasks finish (the exception if one raised)."""
+        import ray
+
+        remote = ray.remote(num_cpus=self.num_cpus, num_gpus=self.num_gpus, max_retries=1)(fn)
+        pending = {remote.remote(*args): index for index, args in enumerate(calls)}
+        while pending:
+            done, _ = ray.wait(list(pending), num_returns=1)
+            for ref in done:
+                index = pending.pop(ref)
+                try:
+                    yield index, ray.get(ref)
+                except Exception as error:  # a diverged training must not lose the others
+                    yield index, error
+
+
+Executor = LocalExecutor | RayExecutor
+
+
+# --------------------------------------------------------------------------- confirmation
+@dataclass
+class Confirmation:
+    """What the confirmation of one dataset decided.
+
+    Attributes:
+        sweep_choice: the trial the sweep ranked first on validation.
+        baseline: the baseline trial.
+        candidates: the retrained trials besides the baseline, in the sweep's ranking order.
+        selected: the trial chosen from the mean validation objective over seeds.
+        seeds: the seeds every setting was trained with.
+        runs: the confirmation runs, every (trial, seed) once.
+        registered_model: ``"<name>/<version>"`` of the selected model in the MLflow registry.
+    """
+
+    sweep_choice: str
+    baseline: str
+    candidates: list[str]
+    selected: str
+    seeds: list[int]
+    runs: list[ConfirmationRun] = field(default_factory=list)
+    registered_model: str | None = None
+
+    def runs_of(self, trial_id: str) -> list[ConfirmationRun]:
+        """The runs of one setting, in seed order (only the confirmation's seeds)."""
+        by_seed = {run.seed: run for run in self.runs if run.trial_id == trial_id}
+        return [by_seed[seed] for seed in self.seeds if seed in by_seed]
+
+
+def plan_confirmation(
+    trials: Sequence[TrialRecord], options: DecisionOptions
+) -> tuple[TrialRecord, TrialRecord, list[TrialRecord]] | str:
+    """``(sweep choice, baseline, candidates)`` or the reason nothing can be confirmed."""
+    baseline = find_baseline(trials)
+    if baseline is None:
+        return "no baseline trial (no asymmetry) has a result, so nothing can be confirmed against it"
+    ranked = rank_trials(trials, options.metric, options.mode, options.constraint, baseline)  # the baseline is in it
+    candidates = [t for t in ranked if t is not baseline][: options.confirm.top_k]
+    return ranked[0], baseline, candidates
+
+
+def _reuse(trial: TrialRecord, seed: int) -> dict[str, Any] | None:
+    """The trial as the confirmation's training with ``seed``: its weights after the last epoch and
+    its last metrics, when it trained every epoch with that seed and that checkpoint is kept."""
+    train = trial.config[FIXED_KEY]["train"]
+    epochs = int(train["epochs"])
+    if trial.error is not None or trial.checkpoint is None or int(train["seed"]) != seed or trial.epochs != epochs:
+        return None
+    with trial.checkpoint.as_directory() as directory:  # local, or fetched from an object store
+        path = Path(directory) / STATE_FILE
+        state = torch.load(path, map_location="cpu", weights_only=True) if path.is_file() else None
+    if state is None or int(state["epoch"]) != epochs:
+        return None
+    metrics = {
+        k: float(v) for k, v in trial.last.items() if k.startswith(("train/", "val/")) and isinstance(v, (int, float))
+    }
+    return {"metrics": metrics, "epochs": epochs, "state": _state_bytes(state["model"])}
+
+
+def _validation(result: Confirmation, settings: Sequence[str]) -> dict[str, list[dict[str, float]]]:
+    return {
+        trial_id: [{k: v for k, v in run.metrics.items() if k.startswith("val/")} for run in result.runs_of(trial_id)]
+        for trial_id in settings
+    }
+
+
+def read_confirmation(
+    trials: Sequence[TrialRecord], parent_run_id: str, class_names: Sequence[str], client: Any, options: DecisionOptions
+) -> Confirmation | str:
+    """The confirmation as MLflow stores it (no training): its runs and the choice they imply,
+    or the reason there is none."""
+    planned = plan_confirmation(trials, options)
+    if isinstance(planned, str):
+        return planned
+    choice, baseline, candidates = planned
+    result = Confirmation(
+        sweep_choice=choice.trial_id, baseline=baseline.trial_id, candidates=[t.trial_id for t in candidates],
+        selected=baseline.trial_id, seeds=options.confirm.seed_values(int(baseline.config[FIXED_KEY]["train"]["seed"])),
+        runs=list_confirmation_runs(client, parent_run_id),
+    )
+    _choose(result, options, class_names)
+    return result
+
+
+def _choose(result: Confirmation, options: DecisionOptions, class_names: Sequence[str]) -> None:
+    settings = [result.baseline, *result.candidates]  # baseline first: a candidate must beat it, not tie it
+    result.selected = select_confirmed(
+        _validation(result, settings), result.baseline, options.metric, options.mode, options.constraint, class_names
+    )
+
+
+def confirm_dataset(
+    name: str,
+    entry: Mapping[str, Any],
+    sweep_id: str,
+    tracking_uri: str,
+    options: DecisionOptions,
+    executor: Executor,
+) -> Confirmation | str:
+    """Train what is missing, choose on validation, test the choice and the baseline, register the
+    chosen model; returns the outcome, or the reason nothing was confirmed."""
+    from mlflow.tracking import MlflowClient
+
+    trials = load_trials(entry["experiment_dir"]) if is_directory(str(entry["experiment_dir"])) else []
+    parent = entry["parent_run_id"]
+    client = MlflowClient(tracking_uri=tracking_uri)
+    if discard_incomplete(client, parent):
+        log.info("%s: deleted confirmation runs interrupted while being written", name)
+    class_names = tuple(entry["class_names"])
+    result = read_confirmation(trials, parent, class_names, client, options)
+    if isinstance(result, str):
+        return result
+    by_id = {t.trial_id: t for t in trials}
+    baseline = by_id[result.baseline]
+    done = {(run.trial_id, run.seed) for run in result.runs}
+    identity = {"sweep_id": sweep_id, "dataset": name}
+    missing = [
+        (by_id[trial_id], seed) for trial_id in [result.baseline, *result.candidates] for seed in result.seeds
+        if (trial_id, seed) not in done
+    ]
+
+    def record(trial: TrialRecord, seed: int, trained: dict[str, Any], reused: bool) -> None:
+        params = {**trial.settings.flat_params(class_names), "seed": seed, "epochs": trained["epochs"],
+                  "is_baseline": trial.settings.is_baseline}
+        role = "baseline" if trial is baseline else "candidate"
+        result.runs.append(log_trained(
+            client, parent, identity, trial.trial_id, seed, role, params, trained["metrics"], trained["epochs"],
+            trained["state"], reused,
+        ))
+
+    to_train = []
+    for trial, seed in missing:
+        reused = _reuse(trial, seed) if options.confirm.reuse_trials else None
+        if reused is not None:
+            record(trial, seed, reused, reused=True)
+        else:
+            to_train.append((trial, seed))
+    if to_train:
+        log.info("%s: the confirmation trains %d models", name, len(to_train))
+    for index, trained in executor.run(train_job, [(Job.of(trial, seed),) for trial, seed in to_train]):
+        if isinstance(trained, Exception):
+            trial, seed = to_train[index]
+            log.warning("%s: confirmation training of trial %s, seed %d failed: %s", name, trial.trial_id, seed,
+                        trained)
+        else:
+            record(*to_train[index], trained, reused=False)
+    _choose(result, options, class_names)
+    client.set_tag(parent, TAG_SWEEP_CHOICE, result.sweep_choice)
+    client.set_tag(parent, TAG_CONFIRMED, result.selected)
+
+    # Only now, after the choice, does any model see the test split.
+    tested = [result.selected] + ([result.baseline] if result.selected != result.baseline else [])
+    calls, targets = [], []
+    with tempfile.TemporaryDirectory() as scratch:
+        directory = Path(scratch)
+        for trial_id in tested:
+            for position, run in enumerate(result.runs_of(trial_id)):
+                if run.tested:
+                    continue
+                path = download(client, run.run_id, STATE_ARTIFACT, directory / run.run_id)
+                if path is None:
+                    raise FileNotFoundError(
+                        f"confirmation run {run.run_id} has no {STATE_ARTIFACT}: delete the run and rerun"
+                    )
+                calls.append((Job.of(by_id[trial_id], run.seed), path.read_bytes(), position == 0))
+                targets.append(run)
+        for index, evaluated in executor.run(evaluate_job, calls):
+            if isinstance(evaluated, Exception):
+                log.warning("%s: test of confirmation run %s failed: %s", name, targets[index].run_id, evaluated)
+            else:
+                log_tested(client, targets[index], evaluated["metrics"], evaluated["distances"])
+        if options.register_model:
+            chosen = by_id[result.selected]
+            result.registered_model = _register(client, tracking_uri, result, chosen, options, name, directory)
+    return result
+
+
+def _register(
+    client: Any, tracking_uri: str, result: Confirmation, trial: TrialRecord, options: DecisionOptions, name: str,
+    directory: Path,
+) -> str | None:
+    """Log the selected setting's first-seed model to the registry as ``<prefix><dataset>``."""
+    from asymtune.models import create_model
+
+    runs = result.runs_of(trial.trial_id)
+    if not runs:
+        return None
+    run = runs[0]
+    if TAG_REGISTERED in run.tags:
+        return run.tags[TAG_REGISTERED]
+    path = download(client, run.run_id, STATE_ARTIFACT, directory / f"register-{run.run_id}")
+    if path is None:
+        return None
+    fixed = trial.config[FIXED_KEY]
+    dataset = load_dataset(fixed["dataset"], fixed["dataset_name"])
+    options_model = dict(fixed["model"])
+    model = create_model(str(options_model.pop("name")), dataset.spatial_dims, dataset.in_channels, dataset.num_classes,
+                         **options_model)
+    model.load_state_dict(torch.load(path, map_location="cpu", weights_only=True))
+    model.eval()
+    return register_model(tracking_uri, run, model, f"{options.model_name_prefix}{name}")
+
+
+def confirm_sweep(output_dir: Path, resources: Mapping[str, Any]) -> dict[str, Confirmation | str]:
+    """:func:`confirm_dataset` for every dataset of the sweep in ``output_dir``, on the executor
+    ``confirm.executor`` names (Ray tasks get the trials' ``resources``)."""
+    from asymtune.report.build import read_manifest
+
+    output_dir = Path(output_dir)
+    manifest = read_manifest(output_dir)
+    options = DecisionOptions.from_output_dir(output_dir, manifest)
+    executor: Executor = RayExecutor(resources) if options.confirm.executor == "ray" else LocalExecutor()
+    outcomes: dict[str, Confirmation | str] = {}
+    for name, entry in manifest["datasets"].items():
+        started = time.perf_counter()
+        uri = manifest["mlflow"]["tracking_uri"]
+        outcome = confirm_dataset(name, entry, manifest["sweep_id"], uri, options, executor)
+        if isinstance(outcome, str):
+            log.warning("%s: not confirmed: %s", name, outcome)
+        else:
+            log.info(
+                "%s: confirmed trial %s (sweep choice %s) in %.1f s", name, outcome.selected, outcome.sweep_choice,
+                time.perf_counter() - started,
+            )
+        outcomes[name] = outcome
+    return outcomes
+

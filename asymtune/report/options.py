@@ -1,0 +1,107 @@
+"""The options of the post-sweep decision, read from the sweep's resolved ``config.yaml``.
+
+``selection`` (how the sweep's trials are ranked), ``confirm`` (how the choice is retrained and
+tested) and ``export`` (what is written and registered); defaults apply to keys an older sweep
+does not have, so ``asymtune report`` works on any output_dir.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from asymtune.report.select import check_constraint
+
+RESOLVED_CONFIG = "config.yaml"
+
+
+@dataclass(frozen=True)
+class ConfirmOptions:
+    """``confirm`` in ``conf/tune.yaml``.
+
+    Attributes:
+        enabled: retrain and test after the sweep.
+        top_k: how many of the best trials (by validation objective) are retrained, besides the baseline.
+        seeds: trainings per setting, with ``train.seed``, ``train.seed + 1``, ...
+        reuse_trials: a sweep trial that trained every epoch counts as the seed ``train.seed``
+            (on the CPU it is that training, bit for bit) instead of being trained again.
+        confidence: level of the paired t-intervals.
+        executor: ``"ray"`` (Ray tasks with the trials' resources, in parallel, on the cluster
+            when there is one) or ``"local"`` (one after the other in the driver process: no
+            worker start-up, for tiny trainings such as the smoke experiment's).
+    """
+
+    enabled: bool = True
+    top_k: int = 1
+    seeds: int = 2
+    reuse_trials: bool = True
+    confidence: float = 0.95
+    executor: str = "ray"
+
+    def __post_init__(self) -> None:
+        if self.executor not in ("ray", "local"):
+            raise ValueError(f"confirm.executor={self.executor!r}: expected 'ray' or 'local'")
+        for name in ("top_k", "seeds"):
+            value = getattr(self, name)
+            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+                raise ValueError(f"confirm.{name}={value!r}: expected an integer >= 1")
+        if not 0 < self.confidence < 1:
+            raise ValueError(f"confirm.confidence={self.confidence}: expected a value in (0, 1)")
+
+    def seed_values(self, base_seed: int) -> list[int]:
+        """The seeds of the confirmation, first the sweep's own ``train.seed``."""
+        return [int(base_seed) + offset for offset in range(self.seeds)]
+
+
+@dataclass(frozen=True)
+class DecisionOptions:
+    """Everything after the sweep: selection, confirmation, export.
+
+    Attributes:
+        metric, mode: the objective (``objective`` in ``conf/tune.yaml``).
+        constraint: ``selection.constraint`` (:data:`asymtune.report.select.CONSTRAINTS` or None).
+        confirm: the confirmation.
+        register_model: log the selected model to the MLflow model registry.
+        model_name_prefix: registered model name = prefix + dataset name.
+    """
+
+    metric: str
+    mode: str
+    constraint: str | None = None
+    confirm: ConfirmOptions = field(default_factory=ConfirmOptions)
+    register_model: bool = True
+    model_name_prefix: str = "asymtune-"
+
+    def __post_init__(self) -> None:
+        check_constraint(self.constraint)
+
+    @classmethod
+    def from_config(cls, cfg: Mapping[str, Any]) -> DecisionOptions:
+        """From a resolved ``conf/tune.yaml``; unknown keys of ``confirm`` are refused."""
+        confirm = dict(cfg.get("confirm") or {})
+        known = set(ConfirmOptions.__dataclass_fields__)
+        unknown = sorted(set(confirm) - known)
+        if unknown:
+            raise ValueError(f"confirm: unknown keys {unknown}: expected a subset of {sorted(known)}")
+        export = dict(cfg.get("export") or {})
+        return cls(
+            metric=str(cfg["objective"]["metric"]),
+            mode=str(cfg["objective"]["mode"]),
+            constraint=(cfg.get("selection") or {}).get("constraint"),
+            confirm=ConfirmOptions(**confirm),
+            register_model=bool(export.get("register_model", True)),
+            model_name_prefix=str(export.get("registered_model_prefix", "asymtune-")),
+        )
+
+    @classmethod
+    def from_output_dir(cls, output_dir: Path, manifest: Mapping[str, Any]) -> DecisionOptions:
+        """From ``output_dir/config.yaml``; a sweep without one gets the defaults and no confirmation."""
+        path = Path(output_dir) / RESOLVED_CONFIG
+        if path.is_file():
+            return cls.from_config(yaml.safe_load(path.read_text()))
+        return cls(metric=manifest["objective"]["metric"], mode=manifest["objective"]["mode"],
+                   confirm=ConfirmOptions(enabled=False))

@@ -1,0 +1,214 @@
+"""The decision after the smoke sweep: confirmed numbers, selection without test data, export,
+model registry, and the HTML report in a real browser."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+import os
+import shutil
+from pathlib import Path
+
+import matplotlib.image
+import mlflow
+import numpy as np
+import pytest
+import torch
+import yaml
+from mlflow.tracking import MlflowClient
+from scipy import stats
+
+from asymtune.cli import compose
+from asymtune.data.base import Split
+from asymtune.data.loading import load_dataset
+from asymtune.models import create_model
+from asymtune.paths import conf_dir
+from asymtune.report.confirm import LocalExecutor, confirm_dataset
+from asymtune.report.options import ConfirmOptions, DecisionOptions
+from chromium_page import check_page, find_chromium
+
+pytestmark = pytest.mark.e2e
+DATASETS = {"synth_lesions": ("lesion",), "synth_organs": ("organ", "organ_lesion", "duct")}
+METRICS = (("dice", "Dice"), ("sensitivity", "sensitivity"), ("precision", "precision"), ("hd95", "HD95 (mm)"))
+
+
+def _manifest(output_dir: Path) -> dict:
+    return json.loads((output_dir / "sweep.json").read_text())
+
+
+def _confirmation_runs(client: MlflowClient, parent: str) -> dict[tuple[str, int], object]:
+    experiment_id = client.get_run(parent).info.experiment_id
+    query = f"tags.`mlflow.parentRunId` = '{parent}' and tags.`asymtune.role` = 'confirmation'"
+    runs = client.search_runs([experiment_id], filter_string=query)
+    return {(r.data.tags["asymtune.trial_id"], int(r.data.tags["asymtune.seed"])): r for r in runs}
+
+
+def _cell(values: list[float]) -> str:
+    mean, sd = float(np.mean(values)), float(np.std(values, ddof=1))
+    return f"{mean:.3f} ± {sd:.3f}"
+
+
+@pytest.mark.parametrize("dataset", list(DATASETS))
+def test_report_numbers_equal_the_confirmation_runs_in_mlflow(smoke_sweep: Path, dataset: str) -> None:
+    manifest = _manifest(smoke_sweep)
+    client = MlflowClient(tracking_uri=manifest["mlflow"]["tracking_uri"])
+    numbers = json.loads((smoke_sweep / "report.json").read_text())["datasets"][dataset]
+    report_md = (smoke_sweep / "report.md").read_text()
+    assert numbers["confirmed"]
+    runs = _confirmation_runs(client, manifest["datasets"][dataset]["parent_run_id"])
+    selected, baseline, seeds = numbers["selected"], numbers["baseline"], numbers["results"]["seeds"]
+    assert seeds == [0, 1]
+    tested = {selected, baseline}
+    for (trial, _), run in runs.items():
+        has_test = any(key.startswith("test/") for key in run.data.metrics)
+        assert has_test == (trial in tested), f"only the selected setting and the baseline see the test split ({trial})"
+    for cls in (*DATASETS[dataset], None):
+        for metric, title in METRICS:
+            key = f"test/mean_fg_{metric}" if cls is None else f"test/{metric}/{cls}"
+            ours = [runs[(selected, seed)].data.metrics[key] for seed in seeds]
+            theirs = [runs[(baseline, seed)].data.metrics[key] for seed in seeds]
+            stored = numbers["results"]["test"]["selected"][key]
+            assert stored["values"] == ours and numbers["results"]["test"]["baseline"][key]["values"] == theirs
+            assert stored["mean"] == pytest.approx(np.mean(ours), abs=1e-12)
+            differences = np.subtract(ours, theirs)
+            half = stats.t.ppf(0.975, len(seeds) - 1) * np.std(differences, ddof=1) / math.sqrt(len(seeds))
+            difference = numbers["results"]["difference"][key]
+            assert difference["mean"] == pytest.approx(differences.mean(), abs=1e-12)
+            assert (difference["low"], difference["high"]) == pytest.approx(
+                (differences.mean() - half, differences.mean() + half), abs=1e-12)
+            row = (f"| {cls or 'mean (foreground)'} | {title} | {_cell(ours)} | {_cell(theirs)} | "
+                   f"{differences.mean():+.3f} | [{differences.mean() - half:.3f}, {differences.mean() + half:.3f}] |")
+            assert row in report_md, f"missing row {row}"
+
+
+def test_selection_does_not_change_when_the_test_labels_change(smoke_sweep: Path, tmp_path: Path) -> None:
+    """The confirmation of synth_organs run twice in this process, once with the test labels
+    replaced by other classes: same choice, same validation numbers, different test numbers. Then
+    the first one is interrupted and resumed: only what is missing is trained again."""
+    manifest = _manifest(smoke_sweep)
+    entry = manifest["datasets"]["synth_organs"]
+    config = yaml.safe_load((smoke_sweep / "configs" / "synth_organs.yaml").read_text())
+    dataset = load_dataset(config["data"], "synth_organs")
+    labels = np.asarray(dataset.test.labels)
+    changed = dataclasses.replace(dataset, test=Split(dataset.test.images, (labels + 1) % dataset.num_classes))
+    options = DecisionOptions(
+        metric="val/mean_fg_dice", mode="max", confirm=ConfirmOptions(top_k=2, seeds=2, reuse_trials=False),
+        register_model=False,
+    )
+    outcomes = []
+    for label, data in (("original", dataset), ("changed", changed)):
+        uri = f"sqlite:///{tmp_path / label}.db"
+        client = MlflowClient(tracking_uri=uri)
+        experiment = client.create_experiment("decision", artifact_location=(tmp_path / label).as_uri())
+        parent = client.create_run(experiment).info.run_id
+        outcome = confirm_dataset(
+            "synth_organs", {**entry, "parent_run_id": parent}, "test", uri, options, LocalExecutor(data)
+        )
+        assert not isinstance(outcome, str), outcome
+        outcomes.append(outcome)
+    original, modified = outcomes
+    assert len(original.candidates) == 2, "two candidates and the baseline were retrained"
+    assert (original.selected, original.candidates, original.sweep_choice) == (
+        modified.selected, modified.candidates, modified.sweep_choice)
+    validation = [{(r.trial_id, r.seed): {k: v for k, v in r.metrics.items() if k.startswith("val/")} for r in o.runs}
+                  for o in outcomes]
+    assert validation[0] == validation[1] and len(validation[0]) == 6
+    test = [{(r.trial_id, r.seed): r.metrics["test/dice/organ"] for r in o.runs if r.tested} for o in outcomes]
+    assert test[0].keys() == test[1].keys() and test[0] != test[1], "the test labels did change the test numbers"
+
+    # Resume after an interruption: one model never logged, one run cut off while being written.
+    uri = f"sqlite:///{tmp_path / 'original'}.db"
+    client = MlflowClient(tracking_uri=uri)
+    parent = client.get_run(original.runs[0].run_id).data.tags["mlflow.parentRunId"]
+    lost = next(r for r in original.runs if not r.tested)
+    client.delete_run(lost.run_id)
+    cut = client.create_run(client.get_run(parent).info.experiment_id, tags={
+        "mlflow.parentRunId": parent, "asymtune.role": "confirmation", "asymtune.trial_id": lost.trial_id,
+        "asymtune.seed": str(lost.seed)})
+    again = confirm_dataset("synth_organs", {**entry, "parent_run_id": parent}, "test", uri, options,
+                            LocalExecutor(dataset))
+    assert not isinstance(again, str) and again.selected == original.selected
+    assert client.get_run(cut.info.run_id).info.lifecycle_stage == "deleted", "the cut-off run is discarded"
+    runs = {(r.trial_id, r.seed): r.run_id for r in again.runs}
+    assert len(runs) == 6 and runs[(lost.trial_id, lost.seed)] != lost.run_id, "only the lost model is retrained"
+    assert {k: v for k, v in runs.items() if k != (lost.trial_id, lost.seed)} == {
+        (r.trial_id, r.seed): r.run_id for r in original.runs if r is not lost}
+
+
+def test_registered_model_loads_and_predicts(smoke_sweep: Path, tmp_path: Path) -> None:
+    manifest = _manifest(smoke_sweep)
+    uri = manifest["mlflow"]["tracking_uri"]
+    client = MlflowClient(tracking_uri=uri)
+    record = json.loads((smoke_sweep / "configs" / "synth_organs.provenance.json").read_text())
+    name, version = record["registered_model"].split("/")
+    assert name == "asymtune-synth_organs"
+    model_version = client.get_model_version(name, version)
+    assert model_version.run_id == record["mlflow_run_id"]
+    previous = mlflow.get_tracking_uri()
+    mlflow.set_tracking_uri(uri)
+    try:
+        model = mlflow.pytorch.load_model(f"models:/{name}/{version}")
+    finally:
+        mlflow.set_tracking_uri(previous)
+    config = yaml.safe_load((smoke_sweep / "configs" / "synth_organs.yaml").read_text())
+    dataset = load_dataset(config["data"], "synth_organs")
+    images = torch.from_numpy(dataset.test.images)
+    with torch.no_grad():
+        logits = model.eval()(images)
+    assert logits.shape == (len(images), 4, *images.shape[2:])
+    state = client.download_artifacts(record["mlflow_run_id"], "weights/state.pt", str(tmp_path))
+    options = dict(config["model"])
+    reference = create_model(options.pop("name"), 2, 1, 4, **options)
+    reference.load_state_dict(torch.load(state, weights_only=True))
+    with torch.no_grad():
+        assert torch.equal(reference.eval()(images).argmax(1), logits.argmax(1))
+
+
+def test_exported_experiment_file_composes_to_the_exported_config(
+    smoke_sweep: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    conf = tmp_path / "conf"
+    shutil.copytree(conf_dir(), conf)
+    shutil.copy(smoke_sweep / "configs" / "experiment" / "synth_organs.yaml", conf / "experiment" / "synth_organs.yaml")
+    monkeypatch.setenv("ASYMTUNE_CONF_DIR", str(conf))
+    composed = compose("train", ["experiment=synth_organs"])
+    exported = yaml.safe_load((smoke_sweep / "configs" / "synth_organs.yaml").read_text())
+    for key in ("dataset_name", "data", "model", "train", "settings"):
+        assert composed[key] == exported[key], key
+
+
+def test_provenance_record_beside_each_config(smoke_sweep: Path) -> None:
+    manifest = _manifest(smoke_sweep)
+    for dataset in DATASETS:
+        record = json.loads((smoke_sweep / "configs" / f"{dataset}.provenance.json").read_text())
+        assert record["sweep_id"] == manifest["sweep_id"] and record["confirmed"]
+        assert record["trial_id"] and record["baseline_trial_id"] and record["mlflow_run_id"]
+        assert record["mlflow"]["parent_run_id"] == manifest["datasets"][dataset]["parent_run_id"]
+        assert record["dataset_fingerprint"].startswith("spec-sha256:"), "synthetic data: a hash of its spec"
+        assert record["code_version"] and {"torch", "ray", "optuna", "mlflow"} <= set(record["libraries"])
+        difference = record["confirmed_metrics"]["difference"]["test/mean_fg_dice"]
+        assert difference["low"] <= difference["mean"] <= difference["high"]
+        assert record["selection"] == {"split": "val", "objective": "val/mean_fg_dice", "mode": "max",
+                                       "constraint": None, "top_k": 1}
+
+
+def test_html_report_renders_offline_in_chromium(smoke_sweep: Path, tmp_path: Path) -> None:
+    if find_chromium() is None:
+        if os.environ.get("CI"):
+            pytest.fail("chromium not found: make setup installs Debian's chromium")
+        pytest.skip("chromium not installed (make setup installs it)")
+    page = check_page(smoke_sweep / "report.html")
+    (tmp_path / "report.png").write_bytes(page.screenshot)
+    report_md = (smoke_sweep / "report.md").read_text()
+    figures = report_md.count("](plots/")
+    assert figures >= 12, "per dataset: test metrics, logit shift, history, importance, marginals, parallel coordinates"
+    assert len(page.images) == figures and not page.broken_images
+    assert page.tables == report_md.count("\n|---|") >= 2 + 2 * 5
+    assert page.console == [], "no console messages or uncaught errors"
+    assert [entry for entry in page.log if entry[0] in ("error", "warning")] == []
+    assert all(url.startswith(("file:", "data:")) for url in page.requests), page.requests
+    picture = matplotlib.image.imread(tmp_path / "report.png")
+    assert picture.shape[0] > 3000 and picture.shape[1] == 1280 and picture.std() > 0.05
+    for caption in ("parameter importance per class", "parallel coordinates", "logit shift", "Pareto front"):
+        assert caption in report_md
