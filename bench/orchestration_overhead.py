@@ -72,6 +72,7 @@ def main(argv: list[str] | None = None) -> int:
             f"search.num_samples={args.trials}", f"search.max_concurrent_trials={args.concurrency}",
             f"search.scheduler.grace_period={args.epochs}", f"train.epochs={args.epochs}",
             f"ray.num_cpus={args.concurrency}", "report.enabled=false", "verbose=0",
+            "++confirm.enabled=false",  # the sweep only: no report, no confirmation runs after it
         ])
         start = time.perf_counter()
         run_tune(cfg)

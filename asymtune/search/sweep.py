@@ -2,20 +2,24 @@
 
 For each dataset: a seeded TPE sampler (``OptunaSearch``) whose first points are the search
 space's anchors (baseline, authors' defaults), ASHA on the validation objective, checkpoints
-every epoch, the Optuna study in an RDB storage, MLflow logging from the driver.
+every ``search.checkpoint_every`` epochs and at every epoch where a trial may end (ASHA's rungs,
+the last epoch), the Optuna study in an RDB storage, MLflow logging from the driver.
 Running the same command on the same ``output_dir`` restores an interrupted sweep with
 ``Tuner.restore`` (finished trials are not rerun) and leaves a finished one as it is.
+Trial results live under ``storage_path`` (a local path or an object-store URI, see
+:mod:`asymtune.search.storage`).
 """
 
 from __future__ import annotations
 
 import logging
+import math
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
+import numpy as np
 import optuna
 from ray import tune
 from ray.tune.schedulers import ASHAScheduler
@@ -23,6 +27,7 @@ from ray.tune.search.optuna import OptunaSearch
 
 from asymtune.data.base import SegmentationDataset
 from asymtune.search.space import BoundSpace
+from asymtune.search.storage import join_location
 from asymtune.search.trainable import FIXED_KEY, run_trial, settings_from_trial_config
 from asymtune.tracking.mlflow_tracker import MLflowSweepTracker
 
@@ -70,13 +75,32 @@ class TrialParams:
         return params
 
 
-def experiment_path(storage_path: Path, dataset_name: str) -> Path:
-    """Where Ray Tune keeps a dataset sweep's state."""
-    return storage_path / dataset_name
+def experiment_path(storage_path: str, dataset_name: str) -> str:
+    """Where Ray Tune keeps a dataset sweep's state: a local path or a URI under ``storage_path``."""
+    return join_location(storage_path, dataset_name)
+
+
+def decision_epochs(epochs: int, grace_period: int, reduction_factor: float) -> list[int]:
+    """The epochs after which a trial may end: each rung of ASHA, where it may stop the trial,
+    and the last epoch.
+
+    Mirrors the rungs of Ray Tune's ASHA bracket (``min_t * rf**k`` for
+    ``k < int(log(max_t / min_t) / log(rf) + 1)``); a rung between two epochs is decided at the
+    first epoch past it. The trials compute their logit-shift diagnostics and always checkpoint
+    at these epochs, so that every trial's last result and checkpoint carry them.
+
+    >>> decision_epochs(30, 6, 3)
+    [6, 18, 30]
+    """
+    rungs = int(np.log(epochs / grace_period) / np.log(reduction_factor) + 1) if grace_period <= epochs else 0
+    ends = {math.ceil(grace_period * reduction_factor**k) for k in range(rungs)} | {epochs}
+    return sorted(epoch for epoch in ends if 1 <= epoch <= epochs)
 
 
 def fixed_trial_config(plan: DatasetPlan, cfg: Mapping[str, Any]) -> dict[str, Any]:
     """The part of every trial's config that Optuna does not choose."""
+    scheduler = cfg["search"]["scheduler"]
+    epochs = int(cfg["train"]["epochs"])
     return {
         "dataset_name": plan.name,
         "dataset": plan.spec,
@@ -87,6 +111,10 @@ def fixed_trial_config(plan: DatasetPlan, cfg: Mapping[str, Any]) -> dict[str, A
         "space": _space_mapping(plan.space),
         "space_path": plan.space.space.path,
         "faults": dict(cfg.get("faults") or {}),
+        "decision_epochs": decision_epochs(
+            epochs, int(scheduler["grace_period"]), float(scheduler["reduction_factor"])
+        ),
+        "checkpoint_every": int(cfg["search"].get("checkpoint_every", 1)),
     }
 
 
@@ -108,7 +136,7 @@ def _space_mapping(space: BoundSpace) -> dict[str, Any]:
 def run_dataset_sweep(
     plan: DatasetPlan,
     cfg: Mapping[str, Any],
-    storage_path: Path,
+    storage_path: str,
     optuna_storage_url: str,
     study_name: str,
     tracker: MLflowSweepTracker,
@@ -118,10 +146,12 @@ def run_dataset_sweep(
     resources = {"cpu": float(cfg["resources"]["cpu"]), "gpu": float(cfg["resources"]["gpu"])}
     trainable = tune.with_resources(run_trial, resources)
     path = experiment_path(storage_path, plan.name)
-    if tune.Tuner.can_restore(str(path)):
+    if tune.Tuner.can_restore(path):
         log.info("resuming the sweep of %s from %s", plan.name, path)
-        tuner = tune.Tuner.restore(str(path), trainable=trainable, resume_unfinished=True, resume_errored=True)
-        return tuner.fit()
+        tuner = tune.Tuner.restore(path, trainable=trainable, resume_unfinished=True, resume_errored=True)
+        results = tuner.fit()
+        _drop_lost_trials(tracker, results)
+        return results
 
     objective = cfg["objective"]
     anchors = list(plan.space.anchor_points().values())
@@ -156,7 +186,7 @@ def run_dataset_sweep(
         ),
         run_config=tune.RunConfig(
             name=plan.name,
-            storage_path=str(storage_path),
+            storage_path=storage_path,
             callbacks=[tracker],
             checkpoint_config=tune.CheckpointConfig(num_to_keep=int(search.get("checkpoints_to_keep", 2))),
             failure_config=tune.FailureConfig(max_failures=int(search["max_failures"])),
@@ -165,6 +195,18 @@ def run_dataset_sweep(
         ),
     )
     return tuner.fit()
+
+
+def _drop_lost_trials(tracker: MLflowSweepTracker, results: tune.ResultGrid) -> None:
+    """After a resume: remove the MLflow runs of trials the interrupted driver started but never saved."""
+    trial_ids = {str((result.metrics or {}).get("trial_id") or result.path.rsplit("_", 1)[-1]) for result in results}
+    try:
+        lost = tracker.drop_lost_trials(trial_ids)
+    except Exception as error:  # MLflow unreachable: the runs stay; the sweep's results do not depend on them
+        log.warning("MLflow runs of lost trials not checked (%s: %s)", type(error).__name__, str(error)[:200])
+        return
+    if lost:
+        log.info("deleted the MLflow runs of %d trials lost in the interruption: %s", len(lost), ", ".join(lost))
 
 
 def _progress_reporter(plan: DatasetPlan, objective: str) -> tune.CLIReporter:
