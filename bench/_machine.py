@@ -1,0 +1,51 @@
+"""Shared by the benchmark scripts: one line that says where and when a figure was measured."""
+
+from __future__ import annotations
+
+import datetime
+import os
+import platform
+from pathlib import Path
+
+
+def cpu_model() -> str:
+    """The CPU's model name from /proc/cpuinfo (Linux), else what ``platform`` knows."""
+    cpuinfo = Path("/proc/cpuinfo")
+    if cpuinfo.is_file():
+        for line in cpuinfo.read_text().splitlines():
+            if line.lower().startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    return platform.processor() or platform.machine()
+
+
+def memory_gib() -> float | None:
+    meminfo = Path("/proc/meminfo")
+    if meminfo.is_file():
+        for line in meminfo.read_text().splitlines():
+            if line.startswith("MemTotal:"):
+                return int(line.split()[1]) / 2**20
+    return None
+
+
+def describe_machine() -> str:
+    """CPU model and cores, memory, GPU, Python and library versions, the load when asked."""
+    import torch
+
+    parts = [f"{cpu_model()}, {os.cpu_count()} cores"]
+    memory = memory_gib()
+    if memory:
+        parts.append(f"{memory:.0f} GiB")
+    parts.append(torch.cuda.get_device_name(0) if torch.cuda.is_available() else "no GPU")
+    parts.append(f"Python {platform.python_version()}, torch {torch.__version__}")
+    for module in ("ray", "optuna", "mlflow", "monai"):
+        try:
+            parts.append(f"{module} {__import__(module).__version__}")
+        except ImportError:
+            pass
+    if hasattr(os, "getloadavg"):
+        parts.append(f"load average {os.getloadavg()[0]:.1f} at the start")
+    return ", ".join(parts)
+
+
+def now_utc() -> str:
+    return datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")

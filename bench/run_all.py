@@ -1,0 +1,280 @@
+"""Run every benchmark of bench/ and write its figures into docs/benchmarks.md (and docs/results.md).
+
+Each benchmark prints one Markdown block that starts with ``Command: `...` `` (the command that
+reproduces it) and holds its table. This script runs each one in its own process, then puts the
+block, with a line naming the machine, the date and the run time, into its section of the
+document, between the markers ``<!-- bench:KEY -->`` and ``<!-- /bench:KEY -->``. The prose around
+the markers (goals, interpretation) is left as it is: read it again after a rerun.
+
+A section without markers yet gets them on the first run: the old block that starts with the same
+``Command: `python bench/<script>`` line is replaced up to the end of its table; when there is
+none, the block is added at the end of the section (found by its heading), or in a new section.
+
+    python bench/run_all.py                  # every benchmark, full size; updates docs/ (hours)
+    python bench/run_all.py --quick          # every benchmark, small; writes outputs/bench-quick/
+    python bench/run_all.py --only train_speed loss_cost
+    python bench/run_all.py --list
+
+Benchmarks that need a GPU are skipped (their sections untouched) when none is visible. A
+benchmark that fails leaves its section untouched; the script then exits with status 1.
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from _machine import describe_machine, now_utc  # bench/ is on sys.path when a script runs
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@dataclass(frozen=True)
+class Benchmark:
+    """One block of a document and the command that produces it.
+
+    Attributes:
+        key: the marker name (``<!-- bench:KEY -->``).
+        doc: the document, relative to the repository root.
+        heading: the ``## `` heading of its section (used when the markers are not there yet).
+        script: the file in bench/.
+        full: its arguments for the published figure.
+        quick: its arguments for ``--quick`` (a check that it runs; figures not comparable).
+        needs_gpu: skipped when no GPU is visible.
+        minutes: rough full-size run time on the 2-core development machine (for ``--list``).
+    """
+
+    key: str
+    doc: str
+    heading: str
+    script: str
+    full: tuple[str, ...]
+    quick: tuple[str, ...]
+    needs_gpu: bool = False
+    minutes: float = 1.0
+
+
+BENCHMARKS = (
+    Benchmark(
+        "train_speed", "docs/benchmarks.md", "Training speed", "train_speed.py",
+        ("--rounds", "10", "--iterations", "20"), ("--quick",), minutes=2,
+    ),
+    Benchmark(
+        "loss_cost", "docs/benchmarks.md", "Cost of each loss and regulariser per training step", "loss_cost.py",
+        ("--rounds", "30", "--base-channels", "16", "--batch-size", "8", "--threads", "1"),
+        ("--rounds", "3"), minutes=1,
+    ),
+    Benchmark(
+        "sweep_wall_time", "docs/benchmarks.md", "Sweep wall time", "sweep_wall_time.py",
+        (), ("--quick",), minutes=7,
+    ),
+    Benchmark(
+        "orchestration_overhead_30", "docs/benchmarks.md", "Orchestration overhead", "orchestration_overhead.py",
+        ("--trials", "4", "--concurrency", "2", "--epochs", "30"),
+        ("--trials", "2", "--concurrency", "2", "--epochs", "2"), minutes=3,
+    ),
+    Benchmark(
+        "orchestration_overhead_60", "docs/benchmarks.md", "Orchestration overhead", "orchestration_overhead.py",
+        ("--trials", "4", "--concurrency", "2", "--epochs", "60"),
+        ("--trials", "2", "--concurrency", "2", "--epochs", "3"), minutes=5,
+    ),
+    Benchmark(
+        "gpu_packing", "docs/benchmarks.md", "GPU packing", "gpu_packing.py",
+        ("--trials", "8", "--epochs", "10"), ("--trials", "4", "--epochs", "2"), needs_gpu=True, minutes=5,
+    ),
+    *(
+        Benchmark(
+            f"search_efficiency_{name}", "docs/benchmarks.md", "Search efficiency", "search_efficiency.py",
+            ("--datasets", name, "--repeats", "3", "--epochs", "20", "--grace-period", "4",
+             "--json", f"outputs/bench/search_efficiency_{name}.json",
+             "--figure", f"docs/figures/search_efficiency_{name}.png"),
+            ("--quick", "--datasets", name), minutes=minutes,
+        )
+        for name, minutes in (("synth_lesions", 25), ("synth_organs", 25), ("brain_atlas", 30))
+    ),
+    Benchmark(
+        "effect_study_synth_lesions", "docs/results.md", "synth_lesions", "effect_study.py",
+        ("--dataset", "synth_lesions", "--seeds", "0", "1", "2", "--epochs", "30", "--iterations", "20",
+         "--base-channels", "8", "--settings", "baseline", "asym_focal", "asym_margin", "asym_focal_margin"),
+        ("--dataset", "synth_lesions", "--seeds", "0", "--epochs", "2", "--iterations", "2", "--base-channels", "4",
+         "--settings", "baseline", "asym_focal"), minutes=4,
+    ),
+    Benchmark(
+        "effect_study_synth_organs", "docs/results.md", "synth_organs", "effect_study.py",
+        ("--dataset", "synth_organs", "--seeds", "0", "1", "2", "--epochs", "30", "--iterations", "20",
+         "--base-channels", "8", "--settings", "baseline", "asym_focal", "asym_margin"),
+        ("--dataset", "synth_organs", "--seeds", "0", "--epochs", "2", "--iterations", "2", "--base-channels", "4",
+         "--settings", "baseline", "asym_focal"), minutes=3,
+    ),
+    Benchmark(
+        "reproduction", "docs/results.md", "Reproduction study", "reproduction.py",
+        ("--datasets", "synth_lesions", "synth_organs", "--n-train", "4", "16", "--seeds", "0", "1", "2",
+         "--epochs", "30", "--json", "outputs/bench/reproduction.json", "--figure-dir", "docs/figures"),
+        ("--quick",), minutes=110,
+    ),
+)
+
+
+def gpu_visible() -> bool:
+    import torch
+
+    return torch.cuda.is_available()
+
+
+def markers(key: str) -> tuple[str, str]:
+    return f"<!-- bench:{key} -->", f"<!-- /bench:{key} -->"
+
+
+def _table_end(lines: list[str], start: int) -> int:
+    """Index just past the first Markdown table at or after ``start`` (``start + 1`` if none)."""
+    index = start + 1
+    while index < len(lines) and not lines[index].startswith("|"):
+        if lines[index].startswith("#"):
+            return start + 1
+        index += 1
+    while index < len(lines) and lines[index].startswith("|"):
+        index += 1
+    return index
+
+
+def _paragraphs_after_table(lines: list[str]) -> int:
+    """How many paragraphs a block has after its (first) table."""
+    end = _table_end(lines, 0)
+    return len([p for p in "\n".join(lines[end:]).split("\n\n") if p.strip()])
+
+
+def _skip_paragraphs(lines: list[str], index: int, count: int) -> int:
+    """Index just past ``count`` paragraphs starting at ``index`` (stops at a heading)."""
+    for _ in range(count):
+        while index < len(lines) and not lines[index].strip():
+            index += 1
+        if index >= len(lines) or lines[index].startswith("#"):
+            break
+        while index < len(lines) and lines[index].strip():
+            index += 1
+    return index
+
+
+def _section_end(lines: list[str], heading: str) -> int | None:
+    """Index of the line that ends the section whose heading starts with ``heading``."""
+    level = None
+    for index, line in enumerate(lines):
+        match = re.match(r"^(#+) (.*)", line)
+        if not match:
+            continue
+        if level is None and match.group(2).startswith(heading):
+            level = len(match.group(1))
+        elif level is not None and len(match.group(1)) <= level:
+            return index
+    return len(lines) if level is not None else None
+
+
+def place_block(text: str, bench: Benchmark, block: str, provenance: str = "") -> str:
+    """``text`` with ``block`` (and a ``provenance`` line under it) between ``bench``'s markers.
+
+    Without the markers, an old block of the same command is replaced: from its ``Command:`` line
+    to the end of its table and as many paragraphs after it as ``block`` has; else the block is
+    added at the end of the section ``bench.heading`` (or in a new section at the end).
+    """
+    start, end = markers(bench.key)
+    body = block.rstrip() + (f"\n\n{provenance}" if provenance else "")
+    wrapped = f"{start}\n{body}\n{end}"
+    if start in text and end in text:
+        pattern = re.compile(re.escape(start) + r".*?" + re.escape(end), re.DOTALL)
+        return pattern.sub(lambda _: wrapped, text, count=1)
+    lines = text.splitlines()
+    command = f"Command: `python bench/{bench.script} {' '.join(bench.full)}".rstrip()
+    for index, line in enumerate(lines):
+        if line.startswith(command):
+            stop = _skip_paragraphs(lines, _table_end(lines, index), _paragraphs_after_table(block.splitlines()))
+            return "\n".join(lines[:index] + wrapped.splitlines() + lines[stop:]) + "\n"
+    section_end = _section_end(lines, bench.heading)
+    if section_end is None:
+        return text.rstrip() + f"\n\n## {bench.heading}\n\n{wrapped}\n"
+    head, tail = lines[:section_end], lines[section_end:]
+    while head and not head[-1].strip():
+        head.pop()
+    return "\n".join(head + ["", *wrapped.splitlines(), "", *tail]).rstrip() + "\n"
+
+
+def run_one(bench: Benchmark, quick: bool, log_dir: Path) -> tuple[str | None, float]:
+    """Run one benchmark; returns its Markdown block (None on failure) and its seconds."""
+    arguments = list(bench.quick if quick else bench.full)
+    with tempfile.TemporaryDirectory() as tmp:
+        out = Path(tmp) / "block.md"
+        command = [sys.executable, str(ROOT / "bench" / bench.script), *arguments, "--out", str(out)]
+        log = log_dir / f"{bench.key}.log"
+        print(f"[bench] {bench.key}: {' '.join(command[1:])} (log: {log})", flush=True)
+        start = time.perf_counter()
+        with log.open("w") as stream:
+            result = subprocess.run(command, cwd=ROOT, stdout=stream, stderr=subprocess.STDOUT, check=False)
+        seconds = time.perf_counter() - start
+        if result.returncode != 0 or not out.is_file():
+            print(f"[bench] {bench.key}: FAILED (exit {result.returncode}) after {seconds:.0f} s; see {log}", flush=True)
+            return None, seconds
+        return out.read_text(), seconds
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="small runs into --doc-dir (default outputs/bench-quick)")
+    parser.add_argument("--only", nargs="+", metavar="KEY", help="run only these benchmarks")
+    parser.add_argument("--skip", nargs="+", metavar="KEY", default=[], help="leave these out")
+    parser.add_argument("--doc-dir", type=Path, help="where the documents are written (default docs/, or "
+                        "outputs/bench-quick/ with --quick, starting from a copy of docs/)")
+    parser.add_argument("--list", action="store_true", help="list the benchmarks and exit")
+    args = parser.parse_args(argv)
+    known = {bench.key for bench in BENCHMARKS}
+    unknown = sorted((set(args.only or []) | set(args.skip)) - known)
+    if unknown:
+        parser.error(f"unknown benchmark {', '.join(unknown)}: expected some of {', '.join(sorted(known))}")
+    if args.list:
+        for bench in BENCHMARKS:
+            gpu = ", needs a GPU" if bench.needs_gpu else ""
+            print(f"{bench.key:30s} {bench.doc:20s} ~{bench.minutes:g} min{gpu}: "
+                  f"python bench/{bench.script} {' '.join(bench.full)}")
+        return 0
+    selected = [b for b in BENCHMARKS if (not args.only or b.key in args.only) and b.key not in args.skip]
+    doc_dir = args.doc_dir or (ROOT / "outputs" / "bench-quick" if args.quick else ROOT / "docs")
+    log_dir = ROOT / "outputs" / "bench-logs"
+    log_dir.mkdir(parents=True, exist_ok=True)
+    has_gpu = gpu_visible()
+    failed = []
+    for bench in selected:
+        if bench.needs_gpu and not has_gpu:
+            print(f"[bench] {bench.key}: skipped, no GPU visible (its section is left as it is)", flush=True)
+            continue
+        if not (ROOT / "bench" / bench.script).is_file():
+            print(f"[bench] {bench.key}: skipped, bench/{bench.script} does not exist", flush=True)
+            continue
+        machine, date = describe_machine(), now_utc()
+        block, seconds = run_one(bench, args.quick, log_dir)
+        if block is None:
+            failed.append(bench.key)
+            continue
+        size = "quick run, not a published figure: " if args.quick else ""
+        provenance = (
+            f"<sub>{size}measured {date} on {machine}; the command took {seconds:.0f} s "
+            f"(`python bench/run_all.py --only {bench.key}{' --quick' if args.quick else ''}`).</sub>"
+        )
+        target = doc_dir / Path(bench.doc).name
+        if not target.is_file():
+            target.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(ROOT / bench.doc, target)
+        target.write_text(place_block(target.read_text(), bench, block, provenance))
+        print(f"[bench] {bench.key}: {seconds:.0f} s, written to {target}", flush=True)
+    if failed:
+        print(f"[bench] failed: {', '.join(failed)}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,77 @@
+"""Sweep wall time: ``asymtune tune`` (the default sweep) and the smoke sweep, end to end.
+
+Each command runs as a user runs it (a fresh process, a fresh output folder) and is timed from
+start to exit: Ray start-up, input checks, MLflow set-up, every trial and the report included.
+
+    python bench/sweep_wall_time.py            # default sweep and smoke sweep (about 6 minutes on 2 cores)
+    python bench/sweep_wall_time.py --quick    # smoke sweep only
+"""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from _output import emit  # bench/ is on sys.path when a script runs
+
+ROOT = Path(__file__).resolve().parent.parent
+
+SWEEPS = (
+    ("default", (), "both built-in datasets, 8 trials each (2 at a time), 30 epochs x 20 iterations, "
+     "ASHA (grace 6, factor 3), report"),
+    ("smoke", ("experiment=smoke",), "both datasets, 3 trials each, 2 epochs, tiny network"),
+)
+GOALS = {"default": "10 min", "smoke": "2 min"}
+
+
+def minutes(seconds: float) -> str:
+    whole = round(seconds)
+    return f"{whole // 60} min {whole % 60} s" if whole >= 60 else f"{whole} s"
+
+
+def asymtune_command() -> list[str]:
+    script = Path(sys.executable).with_name("asymtune")
+    return [str(script)] if script.is_file() else [sys.executable, "-m", "asymtune.cli"]
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="the smoke sweep only")
+    parser.add_argument("--out", type=Path)
+    args = parser.parse_args(argv)
+    rows = []
+    for name, overrides, what in SWEEPS:
+        if args.quick and name != "smoke":
+            continue
+        folder = Path(tempfile.mkdtemp(prefix=f"asymtune-{name}-"))
+        try:
+            command = [*asymtune_command(), "tune", *overrides, f"output_dir={folder / 'out'}"]
+            start = time.perf_counter()
+            result = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, check=False)
+            seconds = time.perf_counter() - start
+        finally:
+            shutil.rmtree(folder, ignore_errors=True)
+        if result.returncode != 0:
+            print(result.stdout[-3000:], result.stderr[-3000:], sep="\n", file=sys.stderr)
+            print(f"`asymtune tune {' '.join(overrides)}` failed with exit {result.returncode}", file=sys.stderr)
+            return 1
+        shown = " ".join(("asymtune tune", *overrides, "output_dir=<new folder>"))
+        rows.append(f"| `time {shown}` | {minutes(seconds)} | {GOALS[name]} | {what} |")
+    lines = [
+        f"Command: `python bench/sweep_wall_time.py{' --quick' if args.quick else ''}` "
+        "(each sweep in a fresh process and output folder, timed from start to exit)",
+        "",
+        "| command | wall time | goal | what it ran |",
+        "|---|---|---|---|",
+        *rows,
+    ]
+    return emit(lines, args.out)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
