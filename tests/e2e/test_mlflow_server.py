@@ -111,7 +111,7 @@ def test_short_outage_mid_sweep_loses_no_metric(server: MlflowServer, tmp_path: 
         sys.executable, "-m", "asymtune.cli", "tune", "experiment=smoke", "data=synth_lesions",
         f"train.epochs={epochs}", "train.iterations_per_epoch=6", f"search.scheduler.grace_period={epochs}",
         "search.max_concurrent_trials=1", f"mlflow.tracking_uri={server.uri}", "mlflow.request_retries=0",
-        "mlflow.request_timeout_s=2", f"output_dir={output_dir}",
+        "mlflow.request_timeout_s=15", f"output_dir={output_dir}",  # a loaded machine answers slowly; the outage is a refused connection
     ]
     log_path = tmp_path / "sweep.log"  # a file, not a pipe: a full pipe would block the sweep
     sweep = subprocess.Popen(command, cwd=REPO, stdout=log_path.open("w"), stderr=subprocess.STDOUT, text=True)
