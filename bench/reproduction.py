@@ -111,12 +111,21 @@ def run_one(job: dict[str, Any]) -> dict[str, Any]:
             trainer.train_epoch()
     seconds = time.perf_counter() - start
     result = {key: value for key, value in job.items() if key != "tuned"}
+    if job["setting"] == "tuned":
+        result["tuned_settings"] = job["tuned"]
     result["seconds"] = seconds
     if job.get("epochs_override") is not None:
         return result
     result.update(trainer.evaluate(dataset.test, "test"))
     result.update(shift_metrics(split_distances(trainer, dataset.train), split_distances(trainer, dataset.test), "shift"))
     return result
+
+
+def _same_job(result: dict[str, Any], job: dict[str, Any]) -> bool:
+    """Whether a stored result is the training ``job`` describes (tuned settings included)."""
+    keys = ("dataset", "n_train", "setting", "seed", "model", "train")
+    same = all(result.get(key) == job.get(key) for key in keys)
+    return same and (job["setting"] != "tuned" or result.get("tuned_settings") == job.get("tuned"))
 
 
 def estimate(args: argparse.Namespace, jobs: list[dict[str, Any]]) -> int:
@@ -238,7 +247,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--estimate", action="store_true", help="time one epoch of each setting and print the total")
     parser.add_argument("--quick", action="store_true", help="synth_lesions, 2 settings, 1 seed, 2 epochs: checks that it runs")
-    parser.add_argument("--json", type=Path, help="write every training's metrics here")
+    parser.add_argument("--json", type=Path, help="write every training's metrics here, after each one")
+    parser.add_argument("--resume", action="store_true", help="take the trainings already in --json (an interrupted "
+                        "run with the same options) instead of training them again")
     parser.add_argument("--figure-dir", type=Path, help="write one PNG per dataset here")
     parser.add_argument("--out", type=Path)
     args = parser.parse_args(argv)
@@ -265,18 +276,21 @@ def main(argv: list[str] | None = None) -> int:
         return estimate(args, jobs)
     jobs.sort(key=lambda job: -COST.get(job["setting"], 1.0))  # long ones first: the pool ends together
     start = time.perf_counter()
-    results = []
+    # --json is written after every training; with --resume, a rerun takes the trainings it finds there.
+    stored = json.loads(args.json.read_text()) if args.resume and args.json and args.json.is_file() else []
+    results = [r for r in stored if any(_same_job(r, job) for job in jobs)]
+    todo = [job for job in jobs if not any(_same_job(r, job) for r in results)]
     with ProcessPoolExecutor(args.workers) as pool:
-        futures = [pool.submit(run_one, job) for job in jobs]
+        futures = [pool.submit(run_one, job) for job in todo]
         for done, future in enumerate(as_completed(futures), 1):
             result = future.result()
             results.append(result)
-            print(f"[reproduction] {done}/{len(jobs)} {result['dataset']} n_train={result['n_train']} "
+            if args.json:
+                args.json.parent.mkdir(parents=True, exist_ok=True)
+                args.json.write_text(json.dumps(stored + [r for r in results if r not in stored], indent=1))
+            print(f"[reproduction] {done}/{len(todo)} {result['dataset']} n_train={result['n_train']} "
                   f"{result['setting']} seed {result['seed']}: {result['seconds']:.0f} s", file=sys.stderr, flush=True)
-    print(f"{len(results)} trainings in {(time.perf_counter() - start) / 60:.1f} min", file=sys.stderr)
-    if args.json:
-        args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(json.dumps(results, indent=1))
+    print(f"{len(todo)} trainings in {(time.perf_counter() - start) / 60:.1f} min", file=sys.stderr)
     command = "python bench/reproduction.py" + (" --quick" if args.quick else (
         f" --datasets {' '.join(args.datasets)} --n-train {' '.join(map(str, args.n_train))} "
         f"--seeds {' '.join(map(str, args.seeds))} --epochs {args.epochs}"

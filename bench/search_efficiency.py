@@ -18,6 +18,7 @@ dataset, model and training options as ``asymtune tune`` composes them, 2 trials
 - ``tpe_asha_no_anchors``: the same without the anchors (the authors' default, margin 1 and gamma 4,
   is a grid point: this shows what TPE + ASHA does without being handed it).
 - ``random``: Optuna's RandomSampler, every trial trained in full, no anchors.
+- ``tpe_no_asha`` (only when asked for): ``tpe_asha`` with every trial trained in full.
 
 The training seed is the same for every trial (``train.seed``, one thread per trial), so a
 setting gives the same Dice in every searcher: the grid is an exact reference, not a noisy one, and
@@ -50,6 +51,10 @@ GRID_MARGIN = (0.0, 0.5, 1.0, 2.0)
 QUICK_GRID_GAMMA = (0.0, 4.0)
 QUICK_GRID_MARGIN = (0.0, 1.0)
 METHODS = ("tpe_asha", "tpe_asha_no_anchors", "random")
+EXTRA_METHODS = ("tpe_no_asha",)  # --methods ... tpe_no_asha: what ASHA adds or costs
+TPE_METHODS = ("tpe_asha", "tpe_asha_no_anchors", "tpe_no_asha")
+ANCHORED = ("tpe_asha", "tpe_no_asha")
+WITH_ASHA = ("tpe_asha", "tpe_asha_no_anchors")
 METRIC = "val/mean_fg_dice"
 BRAIN_ATLAS = ROOT / "data" / "Dataset901_BrainAtlas"
 
@@ -136,21 +141,22 @@ def run_search(
     from asymtune.search.sweep import fixed_trial_config, trial_name
     from asymtune.search.trainable import FIXED_KEY, run_trial
 
-    space = SearchSpace.from_mapping(space_mapping(method == "tpe_asha"), f"<search_efficiency {method}>")
+    space = SearchSpace.from_mapping(space_mapping(method in ANCHORED), f"<search_efficiency {method}>")
     bound = space.bind(plan.dataset.class_names, plan.dataset.rare_classes)
     plan = dataclasses.replace(plan, space=bound)
     search = cfg["search"]
-    if method.startswith("tpe"):
-        sampler: Any = optuna.samplers.TPESampler(seed=seed, n_startup_trials=int(search["n_startup_trials"]))
-        points = list(bound.anchor_points().values())
-        scheduler: Any = ASHAScheduler(
+    scheduler: Any = None
+    if method in WITH_ASHA:
+        scheduler = ASHAScheduler(
             time_attr="training_iteration", max_t=int(cfg["train"]["epochs"]),
             grace_period=int(search["scheduler"]["grace_period"]),
             reduction_factor=float(search["scheduler"]["reduction_factor"]),
         )
+    if method in TPE_METHODS:
+        sampler: Any = optuna.samplers.TPESampler(seed=seed, n_startup_trials=int(search["n_startup_trials"]))
+        points = list(bound.anchor_points().values())
     else:  # random search, or the grid (every point given, the sampler never asked)
         sampler = optuna.samplers.RandomSampler(seed=seed)
-        scheduler = None
     progress = Progress(target=target)
     callback, stopper = make_callback_and_stopper(progress)
     searcher = OptunaSearch(
@@ -198,24 +204,48 @@ def grid_points(args: argparse.Namespace) -> list[dict[str, float]]:
     return [{"margin": m, "gamma": g} for g in gammas for m in margins]
 
 
-def run_dataset(dataset: str, args: argparse.Namespace, storage: Path) -> list[dict[str, Any]]:
+def _same_run(record: Mapping[str, Any], key: Mapping[str, Any]) -> bool:
+    return all(record.get(name) == value for name, value in key.items())
+
+
+def run_dataset(
+    dataset: str, args: argparse.Namespace, storage: Path, stored: list[dict[str, Any]], save: Any,
+) -> list[dict[str, Any]]:
+    """The grid and every search of one dataset; searches found in ``stored`` (an interrupted
+    run's ``--json``, same options) are not run again, and ``save(records)`` follows every search."""
+    import os
+
     from asymtune.search.driver import _init_ray, plan_datasets
+
+    # Ray starts its workers at nice 15: on a machine shared with other work the trials would get a
+    # small share of the CPU. Trial-epochs do not depend on it, the wall time does.
+    os.environ.setdefault("RAY_worker_niceness", "0")
 
     cfg = compose_config(dataset, args)
     (plan,) = plan_datasets(cfg)
     _init_ray(cfg["ray"])
     points = grid_points(args)
     print(f"[search_efficiency] {dataset}: grid of {len(points)} points", file=sys.stderr, flush=True)
-    grid = run_search(plan, cfg, "grid", 0, len(points), None, points, storage)
-    best = max(trial["value"] for trial in grid["trials"])
-    target = best - args.tolerance
-    records = [grid]
+    options = {"source": dataset, "epochs": args.epochs, "grace_period": args.grace_period, "quick": args.quick,
+               "iterations": int(cfg["train"]["iterations_per_epoch"])}
+    records: list[dict[str, Any]] = []
+
+    def search(method: str, seed: int, target: float | None, given: list[dict[str, float]] | None) -> dict[str, Any]:
+        key = {**options, "method": method, "seed": seed, "target": target}
+        found = next((r for r in stored if _same_run(r, key)), None)
+        if found is None:
+            found = {**run_search(plan, cfg, method, seed, len(points), target, given, storage), **key}
+        records.append(found)
+        save(records)
+        return found
+
+    grid = search("grid", 0, None, points)
+    target = max(trial["value"] for trial in grid["trials"]) - args.tolerance
     for method in args.methods:
         for seed in range(args.repeats):
-            record = run_search(plan, cfg, method, seed, len(points), target, None, storage)
+            record = search(method, seed, target, None)
             print(f"[search_efficiency] {dataset} {method} seed {seed}: reached at {record['reached_at']} "
                   f"trial-epochs ({record['seconds']:.0f} s)", file=sys.stderr, flush=True)
-            records.append(record)
     return records
 
 
@@ -368,7 +398,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--datasets", nargs="+", default=None,
                         help="of synth_lesions, synth_organs, brain_atlas (default: the synthetic two, "
                              "plus brain_atlas when data/Dataset901_BrainAtlas exists)")
-    parser.add_argument("--methods", nargs="+", default=list(METHODS), choices=METHODS)
+    parser.add_argument("--methods", nargs="+", default=list(METHODS), choices=METHODS + EXTRA_METHODS)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--epochs", type=int, default=20)
     parser.add_argument("--grace-period", type=int, default=4)
@@ -376,7 +406,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--goal", type=float, default=0.30)
     parser.add_argument("--override", nargs="*", default=[], help="more Hydra overrides of conf/tune.yaml")
     parser.add_argument("--quick", action="store_true", help="tiny data and network, a 2x2 grid, 1 repeat, 3 epochs")
-    parser.add_argument("--json", type=Path, help="write every run's record here")
+    parser.add_argument("--json", type=Path, help="write every search's record here, after each one")
+    parser.add_argument("--resume", action="store_true", help="take the searches already in --json (an interrupted "
+                        "run with the same options) instead of running them again")
     parser.add_argument("--figure", type=Path, help="write the best-so-far curves here (PNG)")
     parser.add_argument("--out", type=Path)
     args = parser.parse_args(argv)
@@ -400,13 +432,17 @@ def main(argv: list[str] | None = None) -> int:
         from asymtune.data.builtin_real import prepare_builtin
 
         prepare_builtin("brain_atlas", BRAIN_ATLAS.parent)
+    stored = json.loads(args.json.read_text()) if args.resume and args.json and args.json.is_file() else []
     records: list[dict[str, Any]] = []
+
+    def save(dataset_records: list[dict[str, Any]]) -> None:
+        if args.json:
+            args.json.parent.mkdir(parents=True, exist_ok=True)
+            args.json.write_text(json.dumps(records + dataset_records, indent=1))
+
     with tempfile.TemporaryDirectory(prefix="asymtune-search-efficiency-") as tmp:
         for dataset in datasets:
-            records += run_dataset(dataset, args, Path(tmp))
-    if args.json:
-        args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(json.dumps(records, indent=1))
+            records += run_dataset(dataset, args, Path(tmp), stored, save)
     lines = summarise(records, args, command)
     if args.figure:
         plot(records, args, args.figure)

@@ -112,3 +112,14 @@ def test_search_summary_reports_compute_to_target_against_the_grid(bench_module)
     assert "toy: TPE + ASHA needs 62% of the grid's compute" in text and "misses the goal of at most 30%" in text
     # tpe seed 0 repeated the grid point (margin 1, gamma 4) and got the same value
     assert "toy: 1 searcher trials repeated a grid point, largest difference in validation Dice 0.0000" in text
+
+
+def test_rank_correlation_of_the_rungs(bench_module) -> None:
+    study = bench_module("search_efficiency")
+    assert study.spearman([1, 2, 3, 4], [10, 20, 30, 40]) == pytest.approx(1.0)
+    assert study.spearman([1, 2, 3, 4], [40, 30, 20, 10]) == pytest.approx(-1.0)
+    grid = _record("grid", 0, [(0.0, 0.0, 0.5), (0.5, 0.0, 0.6), (1.0, 0.0, 0.7)], None)
+    for trial, curve in zip(grid["trials"], ([0.1, 0.3, 0.5], [0.3, 0.2, 0.6], [0.2, 0.1, 0.7])):
+        trial["curve"] = curve
+    args = argparse.Namespace(epochs=3, grace_period=1)
+    assert "toy: epoch 1: 0.50" in study.rung_correlations([grid], args)

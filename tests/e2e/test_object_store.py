@@ -61,10 +61,13 @@ def _read_text(filesystem: pyarrow.fs.FileSystem, path: str) -> str:
 
 def _trial_dirs(filesystem: pyarrow.fs.FileSystem, experiment: str) -> list[str]:
     entries = filesystem.get_file_info(pyarrow.fs.FileSelector(experiment))
-    return sorted(e.path for e in entries if e.type == pyarrow.fs.FileType.Directory and e.base_name.startswith("trial_"))
+    folders = [e for e in entries if e.type == pyarrow.fs.FileType.Directory]
+    return sorted(e.path for e in folders if e.base_name.startswith("trial_"))
 
 
-def test_sweep_stores_its_trials_on_an_object_store_and_reports_from_it(s3_env: dict[str, str], tmp_path: Path, cli) -> None:
+def test_sweep_stores_its_trials_on_an_object_store_and_reports_from_it(
+    s3_env: dict[str, str], tmp_path: Path, cli
+) -> None:
     output_dir = tmp_path / "out"
     cli(*ARGS, f"output_dir={output_dir}", env=s3_env)
 
@@ -77,7 +80,8 @@ def test_sweep_stores_its_trials_on_an_object_store_and_reports_from_it(s3_env: 
     assert len(trials) == 3
     for trial in trials:
         assert _read_text(filesystem, f"{trial}/attempts.log").count("start node=") == 1
-        rows = [json.loads(line) for line in _read_text(filesystem, f"{trial}/result.json").splitlines() if line.strip()]
+        lines = _read_text(filesystem, f"{trial}/result.json").splitlines()
+        rows = [json.loads(line) for line in lines if line.strip()]
         assert [row["training_iteration"] for row in rows] == list(range(1, len(rows) + 1))
         for row in rows:
             decision = row["training_iteration"] in DECISION_EPOCHS
@@ -105,7 +109,8 @@ def test_sweep_stores_its_trials_on_an_object_store_and_reports_from_it(s3_env: 
     assert len(children) == 3
     for child in children:
         artifacts = {a.path for a in client.list_artifacts(child.info.run_id, "diagnostics")}
-        assert artifacts == {"diagnostics/logit_shift.png", "diagnostics/diagnostics.npz"}, "read from the checkpoint on S3"
+        expected = {"diagnostics/logit_shift.png", "diagnostics/diagnostics.npz"}
+        assert artifacts == expected, "the tracker read them from the checkpoint on S3"
 
 
 def test_unwritable_storage_path_fails_before_any_trial(s3_env: dict[str, str], tmp_path: Path, cli) -> None:
