@@ -100,8 +100,8 @@ BENCHMARKS = (
         for name, methods, minutes in (
             ("synth_lesions", (), 25),
             # where TPE + ASHA misses the goal, also TPE without ASHA (see docs/benchmarks.md)
-            ("synth_organs", ("--methods", "tpe_asha", "tpe_asha_no_anchors", "random", "tpe_no_asha"), 35),
-            ("brain_atlas", ("--methods", "tpe_asha", "tpe_asha_no_anchors", "random", "tpe_no_asha"), 35),
+            ("synth_organs", ("--methods", "tpe_asha", "random", "tpe_no_asha"), 40),
+            ("brain_atlas", ("--methods", "tpe_asha", "random", "tpe_no_asha"), 40),
         )
     ),
     Benchmark(
