@@ -163,8 +163,9 @@ def main(argv: list[str] | None = None) -> int:
         cache = str(Path(work) / "cache")
         root = _dataset(args.root, Path(work))
         lines = [
-            f"Brain atlas dataset ({root}), U-Net {MODEL}, 1 thread per trial; "
-            f"`python bench/data_pipeline.py{' --quick' if args.quick else ''}`.",
+            f"Command: `python bench/data_pipeline.py{' --quick' if args.quick else ''}"
+            f"{'' if args.quick or (rounds, steps) == (7, 10) else f' --rounds {rounds} --steps {steps}'}` "
+            f"(brain atlas set, U-Net of {MODEL['base_channels']} channels and depth {MODEL['depth']}, 1 thread per trial, {rounds} rounds of {steps} steps)",
             "",
             "| setup | pipeline img/s | in-memory img/s | ratio (median, min-max over rounds) |",
             "|---|---|---|---|",

@@ -49,6 +49,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--trials", type=int, default=4)
     parser.add_argument("--concurrency", type=int, default=2)
     parser.add_argument("--epochs", type=int, default=30)
+    parser.add_argument("--override", nargs="*", default=[], help="more Hydra overrides of the sweep side")
     parser.add_argument("--out", type=Path)
     args = parser.parse_args(argv)
     model = {"name": "unet", "base_channels": 8, "depth": 3, "norm": "instance"}
@@ -73,6 +74,7 @@ def main(argv: list[str] | None = None) -> int:
             f"search.scheduler.grace_period={args.epochs}", f"train.epochs={args.epochs}",
             f"ray.num_cpus={args.concurrency}", "report.enabled=false", "verbose=0",
             "++confirm.enabled=false",  # the sweep only: no report, no confirmation runs after it
+            *args.override,
         ])
         start = time.perf_counter()
         run_tune(cfg)
@@ -82,7 +84,9 @@ def main(argv: list[str] | None = None) -> int:
 
     lines = [
         f"Command: `python bench/orchestration_overhead.py --trials {args.trials} --concurrency {args.concurrency} "
-        f"--epochs {args.epochs}` ({args.trials} trials of {args.epochs} x 20 iterations, "
+        f"--epochs {args.epochs}"
+        + (" --override " + " ".join(args.override) if args.override else "")
+        + f"` ({args.trials} trials of {args.epochs} x 20 iterations, "
         f"{min(per_trial):.1f}-{max(per_trial):.1f} s each in the loop, {args.concurrency} at a time)",
         "",
         "| side | wall s | ratio to the loop |",

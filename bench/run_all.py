@@ -13,6 +13,7 @@ none, the block is added at the end of the section (found by its heading), or in
     python bench/run_all.py                  # every benchmark, full size; updates docs/ (hours)
     python bench/run_all.py --quick          # every benchmark, small; writes outputs/bench-quick/
     python bench/run_all.py --only train_speed loss_cost
+    python bench/run_all.py --only reproduction --resume   # continue an interrupted long benchmark
     python bench/run_all.py --list
 
 Benchmarks that need a GPU are skipped (their sections untouched) when none is visible. A
@@ -81,9 +82,18 @@ BENCHMARKS = (
         ("--trials", "2", "--concurrency", "2", "--epochs", "2"), minutes=3,
     ),
     Benchmark(
+        "orchestration_overhead_30x8", "docs/benchmarks.md", "Orchestration overhead", "orchestration_overhead.py",
+        ("--trials", "8", "--concurrency", "2", "--epochs", "30"),
+        ("--trials", "2", "--concurrency", "2", "--epochs", "2"), minutes=5,
+    ),
+    Benchmark(
         "orchestration_overhead_60", "docs/benchmarks.md", "Orchestration overhead", "orchestration_overhead.py",
         ("--trials", "4", "--concurrency", "2", "--epochs", "60"),
         ("--trials", "2", "--concurrency", "2", "--epochs", "3"), minutes=5,
+    ),
+    Benchmark(
+        "data_pipeline", "docs/benchmarks.md", "Real data pipeline: throughput and memory (brain atlas)",
+        "data_pipeline.py", (), ("--quick",), minutes=5,
     ),
     Benchmark(
         "gpu_packing", "docs/benchmarks.md", "GPU packing", "gpu_packing.py",
@@ -209,9 +219,15 @@ def place_block(text: str, bench: Benchmark, block: str, provenance: str = "") -
     return "\n".join(head + ["", *wrapped.splitlines(), "", *tail]).rstrip() + "\n"
 
 
-def run_one(bench: Benchmark, quick: bool, log_dir: Path) -> tuple[str | None, float]:
-    """Run one benchmark; returns its Markdown block (None on failure) and its seconds."""
+def run_one(bench: Benchmark, quick: bool, log_dir: Path, resume: bool = False) -> tuple[str | None, float]:
+    """Run one benchmark; returns its Markdown block (None on failure) and its seconds.
+
+    With ``resume``, a benchmark that keeps its records in a ``--json`` file takes the records
+    already there (an interrupted full run) instead of computing them again.
+    """
     arguments = list(bench.quick if quick else bench.full)
+    if resume and not quick and "--json" in arguments:
+        arguments.append("--resume")
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp) / "block.md"
         command = [sys.executable, str(ROOT / "bench" / bench.script), *arguments, "--out", str(out)]
@@ -235,6 +251,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--doc-dir", type=Path, help="where the documents are written (default docs/, or "
                         "outputs/bench-quick/ with --quick, starting from a copy of docs/)")
     parser.add_argument("--list", action="store_true", help="list the benchmarks and exit")
+    parser.add_argument("--resume", action="store_true", help="benchmarks that store their records in --json "
+                        "files continue an interrupted run (the figures are the same as a full run's)")
     args = parser.parse_args(argv)
     known = {bench.key for bench in BENCHMARKS}
     unknown = sorted((set(args.only or []) | set(args.skip)) - known)
@@ -260,7 +278,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"[bench] {bench.key}: skipped, bench/{bench.script} does not exist", flush=True)
             continue
         machine, date = describe_machine(), now_utc()
-        block, seconds = run_one(bench, args.quick, log_dir)
+        block, seconds = run_one(bench, args.quick, log_dir, args.resume)
         if block is None:
             failed.append(bench.key)
             continue

@@ -107,11 +107,27 @@ def test_search_summary_reports_compute_to_target_against_the_grid(bench_module)
     args = argparse.Namespace(epochs=10, grace_period=2, repeats=2, tolerance=0.01, goal=0.30,
                               methods=["tpe_asha", "random"])
     text = "\n".join(study.summarise(records, args, "python bench/search_efficiency.py"))
-    assert "| toy | 0.600 (margin 0.5, gamma 4), 40 | tpe_asha | 20, 30 | 25 | 62% (50-75) | 2, 3 |" in text
-    assert "| toy |  | random | >40 | not reached |" in text
+    assert "| toy | 0.600 (margin 0.5, gamma 4), 40 | tpe_asha | 20, 30 | 25 | 62% (50-75) | 2, 3 | 0.600, 0.595 |" in text
+    assert "| toy |  | random | >40 | not reached | - (none reached) | - | 0.330 |" in text
     assert "toy: TPE + ASHA needs 62% of the grid's compute" in text and "misses the goal of at most 30%" in text
     # tpe seed 0 repeated the grid point (margin 1, gamma 4) and got the same value
     assert "toy: 1 searcher trials repeated a grid point, largest difference in validation Dice 0.0000" in text
+
+
+def test_search_summary_says_by_how_much_a_search_that_never_reaches_the_target_misses(bench_module) -> None:
+    study = bench_module("search_efficiency")
+    records = [
+        _record("grid", 0, [(0.0, 0.0, 0.50), (0.5, 4.0, 0.60), (1.0, 4.0, 0.55), (2.0, 4.0, 0.58)], None),
+        _record("tpe_asha", 0, [(1.0, 4.0, 0.55), (0.7, 3.0, 0.57)], None),  # best 0.57, 20 trial-epochs
+        _record("tpe_asha", 1, [(0.1, 1.0, 0.40), (0.2, 1.0, 0.45), (0.3, 1.0, 0.58)], None),  # 0.58, 30
+    ]
+    args = argparse.Namespace(epochs=10, grace_period=2, repeats=2, tolerance=0.01, goal=0.30, methods=["tpe_asha"])
+    text = "\n".join(study.summarise(records, args, "python bench/search_efficiency.py"))
+    assert "| tpe_asha | >20, >30 | not reached | - (none reached) | -, - | 0.570, 0.580 |" in text
+    # median best found 0.575; target 0.600 - 0.01 = 0.590; median budget 25 of the grid's 40
+    assert ("toy: TPE + ASHA reaches the target in 0 of 2 searches" in text
+            and "(median 25 trial-epochs, 62% of the grid's) its best validation Dice is 0.575 (median over seeds), "
+                "0.015 below the target 0.590." in text)
 
 
 def test_rank_correlation_of_the_rungs(bench_module) -> None:
