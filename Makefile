@@ -1,6 +1,6 @@
 # asymtune: set up, run and test on a fresh machine.
 #   make demo   set up, then run `asymtune tune` with the embedded defaults (outputs/tune)
-#   make test   set up, then run the default test suite (estimated 10-15 minutes on 2 cores)
+#   make test   set up, then run the default test suite (10-11 minutes on 2 idle cores)
 #   make bench  set up, then run every benchmark and update docs/benchmarks.md and docs/results.md (hours)
 PYTHON ?= python3
 VENV ?= .venv
