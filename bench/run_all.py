@@ -285,7 +285,9 @@ def main(argv: list[str] | None = None) -> int:
         size = "quick run, not a published figure: " if args.quick else ""
         provenance = (
             f"<sub>{size}measured {date} on {machine}; the command took {seconds:.0f} s "
-            f"(`python bench/run_all.py --only {bench.key}{' --quick' if args.quick else ''}`).</sub>"
+            f"(`python bench/run_all.py --only {bench.key}{' --quick' if args.quick else ''}"
+            f"{' --resume' if args.resume and not args.quick and '--json' in bench.full else ''}`"
+            f"{'; records found in the --json file from an earlier run were taken, not recomputed' if args.resume and not args.quick and '--json' in bench.full else ''}).</sub>"
         )
         target = doc_dir / Path(bench.doc).name
         if not target.is_file():
