@@ -283,11 +283,12 @@ def main(argv: list[str] | None = None) -> int:
             failed.append(bench.key)
             continue
         size = "quick run, not a published figure: " if args.quick else ""
+        resumed = args.resume and not args.quick and "--json" in bench.full
         provenance = (
             f"<sub>{size}measured {date} on {machine}; the command took {seconds:.0f} s "
             f"(`python bench/run_all.py --only {bench.key}{' --quick' if args.quick else ''}"
-            f"{' --resume' if args.resume and not args.quick and '--json' in bench.full else ''}`"
-            f"{'; records found in the --json file from an earlier run were taken, not recomputed' if args.resume and not args.quick and '--json' in bench.full else ''}).</sub>"
+            f"{' --resume`; records found in the --json file from an earlier run were taken, not recomputed' if resumed else '`'}"
+            ").</sub>"
         )
         target = doc_dir / Path(bench.doc).name
         if not target.is_file():
