@@ -15,6 +15,7 @@ samples each process's proportional set size (PSS, so pages the processes share 
 the sum) every 20 ms and reports the peak of the sum over the trial processes: (a) of the whole
 processes; (b) of what a trial adds to a worker that has imported the code (PSS minus the
 process's own PSS right before it loads the data); (c) of the dataset's memory-mapped files.
+Last, what importing MONAI adds to a fresh process, plainly and the way asymtune imports it.
 
     python bench/data_pipeline.py --out docs/bench_data_pipeline.md
 """
@@ -30,7 +31,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-from _output import emit  # bench/ is on sys.path when a script runs
+from _memory import pss_kb  # bench/ is on sys.path when a script runs
+from _output import emit
 
 import numpy as np
 import torch
@@ -84,25 +86,9 @@ def throughput(spec: dict[str, Any], train: dict[str, Any], rounds: int, steps: 
     }
 
 
-def _pss_kb(pid: int, under: str | None = None) -> int:
-    """PSS of a process in kB; with ``under``, only of the mappings of files in that folder."""
-    if under is None:
-        with open(f"/proc/{pid}/smaps_rollup") as stream:
-            return next(int(line.split()[1]) for line in stream if line.startswith("Pss:"))
-    total, inside = 0, False
-    with open(f"/proc/{pid}/smaps") as stream:
-        for line in stream:
-            fields = line.split()
-            if "-" in fields[0] and len(fields) >= 5 and not fields[0].endswith(":"):
-                inside = len(fields) >= 6 and fields[5].startswith(under)
-            elif inside and fields[0] == "Pss:":
-                total += int(fields[1])
-    return total
-
-
 def _trial(spec: dict[str, Any], train: dict[str, Any], ready: Any, go: Any, baseline: Any) -> None:
     torch.set_num_threads(1)
-    baseline.value = _pss_kb(mp.current_process().pid)
+    baseline.value = pss_kb(mp.current_process().pid)
     ready.set()
     go.wait()
     _trainer(spec, train, epochs=2, iterations=20).fit()
@@ -125,8 +111,8 @@ def memory(spec: dict[str, Any], train: dict[str, Any], trials: int, cache: str)
     peak = {"whole": 0, "added": 0, "data": 0}
     while any(process.is_alive() for process in processes):
         try:
-            whole = [_pss_kb(p.pid) for p in processes if p.is_alive()]
-            data = sum(_pss_kb(p.pid, cache) for p in processes if p.is_alive())
+            whole = [pss_kb(p.pid) for p in processes if p.is_alive()]
+            data = sum(pss_kb(p.pid, cache) for p in processes if p.is_alive())
         except (FileNotFoundError, ProcessLookupError, StopIteration):
             continue
         if len(whole) == trials:
@@ -139,6 +125,35 @@ def memory(spec: dict[str, Any], train: dict[str, Any], trials: int, cache: str)
         if process.exitcode != 0:
             raise RuntimeError(f"a trial process exited with {process.exitcode}")
     return {key: value / 1024 for key, value in peak.items()}
+
+
+MONAI_PROBE = """
+import sys
+def private_mb():
+    with open("/proc/self/smaps_rollup") as stream:
+        return sum(int(line.split()[1]) for line in stream if line.startswith(("Private_Clean", "Private_Dirty"))) / 1024
+import torch, asymtune.train.trainer
+before = private_mb()
+if sys.argv[1] == "plain":
+    import monai.inferers, monai.metrics
+else:
+    from asymtune.monai_import import monai_module
+    monai_module("monai.inferers"), monai_module("monai.metrics")
+print(before, private_mb())
+"""
+
+
+def monai_import_cost() -> dict[str, tuple[float, float]]:
+    """Private memory (MB) of a fresh process before and after importing MONAI's inferers and metrics:
+    ``plain`` (``import monai.inferers``) and ``asymtune`` (:func:`asymtune.monai_import.monai_module`)."""
+    import subprocess
+
+    cost = {}
+    for way in ("plain", "asymtune"):
+        done = subprocess.run([sys.executable, "-c", MONAI_PROBE, way], capture_output=True, text=True, check=True)
+        before, after = (float(value) for value in done.stdout.split())
+        cost[way] = (before, after)
+    return cost
 
 
 def _dataset(root: str | None, work: Path) -> str:
@@ -187,6 +202,11 @@ def main(argv: list[str] | None = None) -> int:
                 lines.append(f"| {name} | {n} | {peak['whole']:.0f} | {peak['added']:.0f} | {peak['data']:.1f} |")
             ratios = {key: results[2][key] / max(results[1][key], 1e-9) for key in results[1]}
         lines += ["", "Two trials against one: " + ", ".join(f"{key} **{value:.2f}x**" for key, value in ratios.items()) + "."]
+        lines += ["", "| MONAI imported (fresh process, after `import torch, asymtune.train.trainer`) | private MB before | after | added |",
+                  "|---|---|---|---|"]
+        for way, (before, after) in monai_import_cost().items():
+            label = "`import monai.inferers, monai.metrics`" if way == "plain" else "`asymtune.monai_import.monai_module`"
+            lines.append(f"| {label} | {before:.0f} | {after:.0f} | {after - before:.0f} |")
     return emit(lines, args.out)
 
 

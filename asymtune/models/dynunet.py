@@ -5,6 +5,7 @@ from __future__ import annotations
 from torch import nn
 
 from asymtune.models.registry import register_model
+from asymtune.monai_import import monai_module
 
 
 @register_model("dynunet")
@@ -24,7 +25,7 @@ def dynunet(
     Shapes: input ``(B, C_in, *spatial)`` with every size divisible by ``2**(depth-1)``, output
     ``(B, C, *spatial)`` logits.
     """
-    from monai.networks.nets import DynUNet  # on first use: MONAI's import is heavy
+    DynUNet = monai_module("monai.networks.nets").DynUNet  # on first use: MONAI's import is heavy
 
     if depth < 3:  # MONAI's DynUNet needs at least three levels
         raise ValueError(f"model.depth={depth}: expected an integer >= 3 for dynunet")

@@ -17,6 +17,8 @@ from collections.abc import Sequence
 
 import numpy as np
 import torch
+
+from asymtune.monai_import import monai_module
 from asymtune.train.metrics import confusion_counts, per_class_scores
 
 CASE_METRICS = ("dice", "sensitivity", "precision", "hd95")
@@ -43,7 +45,7 @@ def hd95(prediction: torch.Tensor, target: torch.Tensor, num_classes: int, spaci
         elif has_prediction != has_target:
             values[cls - 1] = diagonal
         else:
-            from monai.metrics import compute_hausdorff_distance  # on first use: MONAI's import is heavy
+            compute_hausdorff_distance = monai_module("monai.metrics").compute_hausdorff_distance  # on first use
 
             with warnings.catch_warnings():  # MONAI warns about its own use of a deprecated argument
                 warnings.simplefilter("ignore", FutureWarning)

@@ -3,8 +3,8 @@
 Windows of the training patch size overlap by half; each window's logits are weighted by a
 Gaussian centred on the window (sigma = 1/8 of its size, as nnU-Net) before they are averaged, so
 predictions near window borders count less. A case smaller than the window is padded with zeros.
-MONAI is imported on first use, so processes that never predict whole cases (trials on the
-built-in stacked data) do not pay its import (about 250 MB resident).
+MONAI is imported on first use (:mod:`asymtune.monai_import`), so processes that never predict
+whole cases (trials on the built-in stacked data) do not pay its import.
 """
 
 from __future__ import annotations
@@ -13,6 +13,8 @@ from collections.abc import Callable, Sequence
 
 import numpy as np
 import torch
+
+from asymtune.monai_import import monai_module
 
 
 def sliding_window_logits(
@@ -36,7 +38,7 @@ def sliding_window_logits(
     Returns:
         ``(C, *spatial)`` float32 on the CPU.
     """
-    from monai.inferers import sliding_window_inference  # imported here: MONAI's import costs ~250 MB per process
+    sliding_window_inference = monai_module("monai.inferers").sliding_window_inference  # on first use
 
     tensor = torch.as_tensor(np.ascontiguousarray(image) if isinstance(image, np.ndarray) else image)
     logits = sliding_window_inference(
