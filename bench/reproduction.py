@@ -1,20 +1,37 @@
 """Reproduction study: each asymmetric technique, its symmetric counterpart and a tuned setting.
 
-On each built-in dataset, at two training-set sizes (``n_train`` of the generator: the paper's
-"fraction of the training data"), over several training seeds: the baseline (CE + soft Dice), each
-single asymmetric technique at the authors' default strength, its symmetric counterpart
-(method.md section 2), and a tuned setting read from an exported config (``asymtune tune`` writes
-them to ``<output_dir>/configs/<dataset>.yaml``). Per foreground class: test Dice, sensitivity,
-precision, and the logit shift (median boundary distance on the training split minus on the test
-split, method.md section 4).
+On each built-in dataset, at two training-set sizes, over several training seeds: the baseline (CE
++ soft Dice), each single asymmetric technique at the authors' default strength, its symmetric
+counterpart (method.md section 2), and a tuned setting read from an exported config (``asymtune
+tune`` writes them to ``<output_dir>/configs/<dataset>.yaml``). Per foreground class: test Dice,
+sensitivity, precision, and the logit shift (median boundary distance on the training split minus
+on the test split, method.md section 4).
 
-Augmentation needs samples without a rare class for its asymmetry to act (every whole image of the
-built-in sets holds one), so the two augmentation settings train on 32 x 32 patches, with their own
-baseline on the same patches (``baseline_patches``); every other setting trains on whole images.
+Training-set size (the paper's "fraction of the training data"): ``n_train`` of the generator on
+the synthetic sets (``--n-train``); ``data.train_fraction`` on the real ones (``--train-fractions``,
+nested subsets of the training cases, asymtune.data.splits). The real sets are read as a sweep
+reads them (``source: nnunet`` with the folder under data/, prepared on first use) and trained as
+their sweep trains (brain_atlas: conf/experiment/brain_atlas.yaml, a 2-D U-Net on 48 x 48 windows
+of coronal slices; nuclei: 32 x 32 patches of the 128 x 128 tiles, ``train.patch_size=[32,32]``,
+since whole tiles cost ten times as much per step); both are tested on whole held-out cases by
+sliding window. Their rare classes are the dataset's own (foreground classes under 2% of the
+training voxels), decided once on the full training split and kept at every fraction, so that
+each asymmetric setting is the same at both sizes (at fraction 0.5 brain_atlas's hippocampus is
+just over 2% and would otherwise stop being rare).
+
+Augmentation needs samples without a rare class for its asymmetry to act. Every whole image of the
+synthetic sets holds one, so there the two augmentation settings train on 32 x 32 patches, with
+their own baseline on the same patches (``baseline_patches``); every other setting trains on whole
+images. The real sets train on samples that often lack the rare classes already (two in five
+coronal slices of brain_atlas hold neither hippocampus nor amygdala; about a fifth of the
+uniformly drawn 32 x 32 nuclei patches hold no boundary pixel, fewer of those centred on
+foreground), so there augmentation trains on the same samples as every other setting,
+``baseline`` is its reference, and there is no ``baseline_patches``.
 
     python bench/reproduction.py --estimate                  # time one epoch of each setting, print the total
-    python bench/reproduction.py                             # the full study (both datasets, n_train 4 and 16, 3 seeds)
+    python bench/reproduction.py                             # the synthetic sets, n_train 4 and 16, 3 seeds
     python bench/reproduction.py --datasets synth_lesions --json outputs/bench/reproduction.json
+    python bench/reproduction.py --datasets brain_atlas nuclei --json outputs/bench/reproduction_real.json
 """
 
 from __future__ import annotations
@@ -26,18 +43,59 @@ import sys
 import time
 from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor, as_completed
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from _output import emit  # bench/ is on sys.path when a script runs
+
+if TYPE_CHECKING:
+    from asymtune.data.base import SegmentationDataset
 
 ROOT = Path(__file__).resolve().parent.parent
 DATASETS = ("synth_lesions", "synth_organs")
 PATCH = [32, 32]
 
 
-def _settings_table() -> dict[str, tuple[str, Callable[[int, list[bool]], dict[str, Any]], dict[str, Any]]]:
-    """name -> (what it is, settings from (num_classes, rare flags), train options it adds)."""
+@dataclass(frozen=True)
+class RealDataset:
+    """A built-in real dataset (``asymtune data prepare NAME``) as a sweep trains on it.
+
+    Attributes:
+        folder: the prepared folder under data/ (nnU-Net v2 raw layout).
+        params: dataset parameters besides the split (``data.params``).
+        train: train options the sweep sets for it (``train.*``), on top of the study's.
+        augment_patch: the patch the augmentation settings train on, with ``baseline_patches`` as
+            their reference; None: they train on the same samples as every other setting.
+        samples: what one training sample is, for the tables.
+    """
+
+    folder: str
+    params: dict[str, Any] = field(default_factory=dict)
+    train: dict[str, Any] = field(default_factory=dict)
+    augment_patch: list[int] | None = None
+    samples: str = "whole images"
+
+
+REAL = {
+    "brain_atlas": RealDataset(  # conf/experiment/brain_atlas.yaml
+        "Dataset901_BrainAtlas", {"slice_axis": 1}, {"patch_size": [48, 48]}, None, "48 x 48 windows of coronal slices",
+    ),
+    "nuclei": RealDataset(
+        "Dataset902_Nuclei", {}, {"patch_size": [32, 32]}, None, "32 x 32 patches of the 128 x 128 tiles",
+    ),
+}
+ALL_DATASETS = (*DATASETS, *REAL)
+
+
+def _settings_table(
+    patch: list[int] | None = PATCH,
+) -> dict[str, tuple[str, Callable[[int, list[bool]], dict[str, Any]], dict[str, Any]]]:
+    """name -> (what it is, settings from (num_classes, rare flags), train options it adds).
+
+    ``patch``: the patch the augmentation settings and ``baseline_patches`` train on; None: the
+    augmentation settings train on the samples every setting uses (no ``baseline_patches``).
+    """
     from asymtune.train.settings import baseline, from_paper_form
 
     def paper(**options: Any) -> Callable[[int, list[bool]], dict[str, Any]]:
@@ -49,8 +107,9 @@ def _settings_table() -> dict[str, tuple[str, Callable[[int, list[bool]], dict[s
     def no_class(**options: Any) -> Callable[[int, list[bool]], dict[str, Any]]:  # r = all zeros
         return lambda c, rare: from_paper_form(c, [False] * c, **options).to_dict()
 
-    augment = {"augment": True, "patch_size": PATCH}
-    return {
+    augment: dict[str, Any] = {"augment": True} if patch is None else {"augment": True, "patch_size": patch}
+    where = "" if patch is None else " (patches)"
+    table = {
         "baseline": ("CE + soft Dice", lambda c, rare: baseline(c).to_dict(), {}),
         "asym_margin": ("margin 1 on the rare classes", paper(margin=1.0), {}),
         "sym_margin": ("margin 1 on every class", every_class(margin=1.0), {}),
@@ -60,11 +119,15 @@ def _settings_table() -> dict[str, tuple[str, Callable[[int, list[bool]], dict[s
         "sym_mixup": ("mixup alpha 0.2, soft labels", paper(mixup_alpha=0.2, mixup_symmetric=True), {}),
         "asym_adversarial": ("adversarial eps 10, direction from rare voxels", paper(adv_eps=10.0), {}),
         "sym_adversarial": ("adversarial eps 10, direction from all voxels", every_class(adv_eps=10.0), {}),
-        "baseline_patches": ("CE + soft Dice on 32x32 patches", lambda c, rare: baseline(c).to_dict(),
-                             {"patch_size": PATCH}),
-        "asym_augmentation": ("augmentation, p_bg 0 (patches)", paper(aug_p_bg=0.0), augment),
-        "sym_augmentation": ("augmentation of every patch, p_bg 1", lambda c, rare: baseline(c).to_dict(), augment),
+        "baseline_patches": (f"CE + soft Dice on {'x'.join(map(str, patch or []))} patches",
+                             lambda c, rare: baseline(c).to_dict(), {"patch_size": patch}),
+        "asym_augmentation": (f"augmentation, p_bg 0{where}", paper(aug_p_bg=0.0), augment),
+        "sym_augmentation": (f"augmentation of every sample, p_bg 1{where}", lambda c, rare: baseline(c).to_dict(),
+                             augment),
     }
+    if patch is None:
+        del table["baseline_patches"]
+    return table
 
 
 SETTINGS = (  # the names of _settings_table, in its order
@@ -85,21 +148,50 @@ def tuned_settings(path: Path) -> dict[str, Any]:
     return dict(exported["settings"])
 
 
-def run_one(job: dict[str, Any]) -> dict[str, Any]:
-    """Train one (dataset, n_train, setting, seed) and measure it on the test split."""
+def _real_spec(name: str, train_fraction: float, rare_classes: list[str] | None = None) -> dict[str, Any]:
+    """The ``data`` entry of a real dataset, as a sweep's (root relative to the repository)."""
+    params = {**REAL[name].params, "seed": 0, "train_fraction": train_fraction}
+    if rare_classes is not None:
+        params["rare_classes"] = rare_classes
+    return {"source": "nnunet", "params": {"root": f"data/{REAL[name].folder}", **params}}
+
+
+def load_job_dataset(job: dict[str, Any]) -> SegmentationDataset:
+    """The dataset of a job: the generator at ``n_train``, or a real set at ``data`` (its fraction)."""
     from asymtune.data.loading import load_dataset
+
+    if "data" not in job:
+        return load_dataset({"source": job["dataset"], "params": {"seed": 0, "n_train": job["n_train"]}})
+    params = dict(job["data"]["params"])
+    folder = ROOT / params.pop("root")
+    if not folder.is_dir():  # `asymtune data prepare NAME`, a few seconds
+        from asymtune.data.builtin_real import prepare_builtin
+
+        prepare_builtin(job["dataset"], folder.parent)
+    return load_dataset({"source": job["data"]["source"], "params": {"root": str(folder), **params}})
+
+
+def rare_class_names(name: str) -> list[str]:
+    """The rare classes of a real dataset: its default rule applied to the full training split."""
+    dataset = load_job_dataset({"dataset": name, "data": _real_spec(name, 1.0)})
+    return [dataset.class_names[i] for i in dataset.rare_classes]
+
+
+def run_one(job: dict[str, Any]) -> dict[str, Any]:
+    """Train one (dataset, training-set size, setting, seed) and measure it on the test split."""
     from asymtune.train.config import TrainConfig
     from asymtune.train.diagnostics import shift_metrics, split_distances
     from asymtune.train.settings import AsymmetrySettings
     from asymtune.train.trainer import Trainer
 
-    dataset = load_dataset({"source": job["dataset"], "params": {"seed": 0, "n_train": job["n_train"]}})
+    dataset = load_job_dataset(job)
     rare = [i in dataset.rare_classes for i in range(dataset.num_classes)]
     if job["setting"] == "tuned":
         settings = AsymmetrySettings.from_dict(job["tuned"])
         extra: dict[str, Any] = {}
     else:
-        _, make, extra = _settings_table()[job["setting"]]
+        patch = REAL[job["dataset"]].augment_patch if job["dataset"] in REAL else PATCH
+        _, make, extra = _settings_table(patch)[job["setting"]]
         settings = AsymmetrySettings.from_dict(make(dataset.num_classes, rare))
     train = TrainConfig(**{**job["train"], **extra, "seed": job["seed"], "device": "cpu"})
     trainer = Trainer(dataset, job["model"], settings, train)
@@ -123,20 +215,24 @@ def run_one(job: dict[str, Any]) -> dict[str, Any]:
 
 def _same_job(result: dict[str, Any], job: dict[str, Any]) -> bool:
     """Whether a stored result is the training ``job`` describes (tuned settings included)."""
-    keys = ("dataset", "n_train", "setting", "seed", "model", "train")
+    keys = ("dataset", "n_train", "train_fraction", "data", "setting", "seed", "model", "train")
     same = all(result.get(key) == job.get(key) for key in keys)
     return same and (job["setting"] != "tuned" or result.get("tuned_settings") == job.get("tuned"))
 
 
 def estimate(args: argparse.Namespace, jobs: list[dict[str, Any]]) -> int:
-    """Time one epoch of each setting (first dataset, in this process) and extrapolate."""
+    """Time one epoch of each (dataset, setting) (in this process, largest size) and extrapolate."""
     per_epoch = {}
-    for setting in dict.fromkeys(job["setting"] for job in jobs):
-        job = next(j for j in jobs if j["setting"] == setting)
+    for key in dict.fromkeys((job["dataset"], job["setting"]) for job in jobs):
+        job = [j for j in jobs if (j["dataset"], j["setting"]) == key][-1]
         timed = run_one({**job, "epochs_override": 1})
-        per_epoch[setting] = timed["seconds"]
-        print(f"{setting:20s} {timed['seconds']:.2f} s per epoch", file=sys.stderr)
-    total = sum(per_epoch[job["setting"]] * args.epochs * 1.15 for job in jobs)  # +15%: validation every epoch
+        per_epoch[key] = timed["seconds"]
+        print(f"{key[0]:14s} {key[1]:20s} {timed['seconds']:.2f} s per epoch", file=sys.stderr)
+    for name in dict.fromkeys(job["dataset"] for job in jobs):
+        mine = [job for job in jobs if job["dataset"] == name]
+        seconds = sum(per_epoch[(name, job["setting"])] * args.epochs * 1.15 for job in mine)  # +15%: validation
+        print(f"{name}: {len(mine)} trainings, about {seconds / 60:.0f} CPU-minutes")
+    total = sum(per_epoch[(job["dataset"], job["setting"])] * args.epochs * 1.15 for job in jobs)
     print(f"{len(jobs)} trainings, about {total / 60:.0f} CPU-minutes, {total / 60 / args.workers:.0f} minutes "
           f"with {args.workers} workers on an otherwise idle machine")
     return 0
@@ -147,28 +243,75 @@ def _mean_sd(values: list[float]) -> str:
     return f"{statistics.mean(values):.3f} ± {spread:.3f}"
 
 
-def tables(results: list[dict[str, Any]], args: argparse.Namespace, command: str) -> list[str]:
-    from asymtune.data.loading import load_dataset
+def _size_key(dataset_name: str) -> str:
+    """The job field that holds the training-set size of a dataset."""
+    return "train_fraction" if dataset_name in REAL else "n_train"
 
+
+def _sizes(args: argparse.Namespace, dataset_name: str) -> list[Any]:
+    return list(args.train_fractions if dataset_name in REAL else args.n_train)
+
+
+def _rows(results: list[dict[str, Any]], dataset_name: str, setting: str, size: Any) -> list[dict[str, Any]]:
+    key = _size_key(dataset_name)
+    return [r for r in results if r["dataset"] == dataset_name and r["setting"] == setting and r[key] == size]
+
+
+def _describe(dataset_name: str, args: argparse.Namespace) -> tuple[SegmentationDataset, dict[Any, str]]:
+    """A dataset (largest size) and a column label per training-set size."""
+    if dataset_name not in REAL:
+        from asymtune.data.loading import load_dataset
+
+        return load_dataset({"source": dataset_name, "params": {"seed": 0}}), {n: f"n_train={n}" for n in args.n_train}
+    labels = {}
+    for fraction in args.train_fractions:
+        spec = _real_spec(dataset_name, fraction, args.rare[dataset_name])
+        dataset = load_job_dataset({"dataset": dataset_name, "data": spec})
+        labels[fraction] = f"fraction {fraction:g} ({len(set(dataset.train.case_ids))} cases)"
+    return dataset, labels
+
+
+def _real_header(dataset_name: str, args: argparse.Namespace) -> str:
+    """One sentence: what a real dataset's trainings see and what they are tested on."""
+    dataset, _ = _describe(dataset_name, args)
+    spec = REAL[dataset_name]
+    test = sorted(set(dataset.test.case_ids))
+    patches = "" if spec.augment_patch is None else f"; the augmentation rows train on {spec.augment_patch} patches"
+    return (f"{dataset_name} (`data/{spec.folder}`): trained on {spec.samples}, tested on {len(test)} whole held-out "
+            f"case(s) ({', '.join(test)}), validation {len(set(dataset.val.case_ids))} case(s); rare classes "
+            f"{', '.join(args.rare[dataset_name])} (the default rule on the full training split: the classes under 2% "
+            f"of its voxels, else the smallest), the same at every fraction{patches}")
+
+
+def tables(results: list[dict[str, Any]], args: argparse.Namespace, command: str) -> list[str]:
+    if all(name not in REAL for name in args.datasets):
+        what = "8 images; mean ± standard deviation over training seeds"
+        tail = "; 16 validation and 32 test images)"
+    else:
+        what = "8 samples; mean ± standard deviation over training seeds"
+        tail = ")"
     lines = [
         f"Command: `{command}` (U-Net {args.base_channels} channels, depth 3, Adam 2e-3, {args.epochs} epochs x "
-        f"{args.iterations} iterations of 8 images; mean ± standard deviation over training seeds "
-        f"{', '.join(map(str, args.seeds))}; 16 validation and 32 test images)",
+        f"{args.iterations} iterations of {what} {', '.join(map(str, args.seeds))}{tail}",
     ]
     for dataset_name in args.datasets:
-        dataset = load_dataset({"source": dataset_name, "params": {"seed": 0}})
+        if dataset_name in REAL:
+            lines += ["", _real_header(dataset_name, args) + "."]
+    for dataset_name in args.datasets:
+        dataset, labels = _describe(dataset_name, args)
+        sizes = _sizes(args, dataset_name)
         names = dataset.class_names[1:]
         rare = {dataset.class_names[i] for i in dataset.rare_classes}
         settings = [s for s in args.settings if any(r["dataset"] == dataset_name and r["setting"] == s for r in results)]
         lines += ["", f"### {dataset_name}: rare-class test Dice by training-set size", "",
-                  "| setting | " + " | ".join(f"{c}, n_train={n}" for c in names if c in rare for n in args.n_train) + " |",
-                  "|---|" + "---|" * sum(1 for c in names if c in rare for _ in args.n_train)]
+                  "| setting | " + " | ".join(f"{c}, {labels[n]}" for c in names if c in rare for n in sizes) + " |",
+                  "|---|" + "---|" * sum(1 for c in names if c in rare for _ in sizes)]
         for setting in settings:
             cells = []
             for cls in (c for c in names if c in rare):
-                for n in args.n_train:
-                    rows = [r for r in results if r["dataset"] == dataset_name and r["setting"] == setting and r["n_train"] == n]
-                    base = [r for r in results if r["dataset"] == dataset_name and r["setting"] == "baseline" and r["n_train"] == n]
+                for n in sizes:
+                    rows = _rows(results, dataset_name, setting, n)
+                    base = _rows(results, dataset_name, "baseline", n)
                     if not rows:
                         cells.append("-")
                         continue
@@ -176,14 +319,14 @@ def tables(results: list[dict[str, Any]], args: argparse.Namespace, command: str
                     delta = mean - statistics.mean(r[f"test/dice/{cls}"] for r in base) if base and setting != "baseline" else None
                     cells.append(_mean_sd([r[f"test/dice/{cls}"] for r in rows]) + (f" ({delta:+.3f})" if delta is not None else ""))
             lines.append(f"| {setting} | " + " | ".join(cells) + " |")
-        for n in args.n_train:
-            lines += ["", f"### {dataset_name}, n_train={n}: per class", "",
+        for n in sizes:
+            lines += ["", f"### {dataset_name}, {labels[n]}: per class", "",
                       "| class | setting | test Dice | test sensitivity | test precision | median s train | "
                       "median s test | shift (train - test) |",
                       "|---|---|---|---|---|---|---|---|"]
             for cls in names:
                 for setting in settings:
-                    rows = [r for r in results if r["dataset"] == dataset_name and r["setting"] == setting and r["n_train"] == n]
+                    rows = _rows(results, dataset_name, setting, n)
                     if not rows:
                         continue
                     cells = [_mean_sd([r[key] for r in rows]) for key in (
@@ -200,25 +343,25 @@ def plot(results: list[dict[str, Any]], args: argparse.Namespace, folder: Path) 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from asymtune.data.loading import load_dataset
-
     paths = []
     for dataset_name in args.datasets:
-        names = load_dataset({"source": dataset_name, "params": {"seed": 0}}).class_names[1:]
+        dataset, labels = _describe(dataset_name, args)
+        names = dataset.class_names[1:]
+        sizes = _sizes(args, dataset_name)
         settings = [s for s in args.settings if any(r["dataset"] == dataset_name and r["setting"] == s for r in results)]
         figure, axes = plt.subplots(2, len(names), figsize=(5.5 * len(names), 7), squeeze=False)
-        width = 0.8 / len(args.n_train)
+        width = 0.8 / len(sizes)
         for column, cls in enumerate(names):
             for row, (key, label) in enumerate(((f"test/dice/{cls}", "test Dice"), (f"shift/shift/{cls}", "shift (train - test)"))):
                 axis = axes[row][column]
-                for k, n in enumerate(args.n_train):
+                for k, n in enumerate(sizes):
                     means, sds = [], []
                     for setting in settings:
-                        values = [r[key] for r in results if r["dataset"] == dataset_name and r["setting"] == setting and r["n_train"] == n]
+                        values = [r[key] for r in _rows(results, dataset_name, setting, n)]
                         means.append(statistics.mean(values) if values else float("nan"))
                         sds.append(statistics.stdev(values) if len(values) > 1 else 0.0)
-                    axis.bar([i + k * width for i in range(len(settings))], means, width, yerr=sds, label=f"n_train={n}", capsize=2)
-                axis.set_xticks([i + width * (len(args.n_train) - 1) / 2 for i in range(len(settings))])
+                    axis.bar([i + k * width for i in range(len(settings))], means, width, yerr=sds, label=labels[n], capsize=2)
+                axis.set_xticks([i + width * (len(sizes) - 1) / 2 for i in range(len(settings))])
                 axis.set_xticklabels(settings, rotation=60, ha="right", fontsize=7)
                 axis.set_title(f"{cls}: {label}", fontsize=9)
                 axis.axhline(0, color="black", linewidth=0.5)
@@ -233,10 +376,51 @@ def plot(results: list[dict[str, Any]], args: argparse.Namespace, folder: Path) 
     return paths
 
 
+def make_jobs(args: argparse.Namespace, tuned: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
+    """One job per (dataset, size, seed, setting); the synthetic jobs' fields are those of stored results."""
+    jobs = []
+    model = {"name": "unet", "base_channels": args.base_channels, "depth": 3}
+    train = {"epochs": args.epochs, "iterations_per_epoch": args.iterations, "batch_size": 8}
+    for dataset in args.datasets:
+        real = REAL.get(dataset)
+        settings = [s for s in args.settings if s != "tuned" or dataset in tuned]
+        if real is not None and real.augment_patch is None:  # the same samples as baseline: no baseline_patches
+            settings = [s for s in settings if s != "baseline_patches"]
+        for size in _sizes(args, dataset):
+            for seed in args.seeds:
+                for setting in settings:
+                    job = {"dataset": dataset, "n_train": size, "setting": setting, "seed": seed,
+                           "tuned": tuned.get(dataset), "model": model, "train": train}
+                    if real is not None:
+                        del job["n_train"]
+                        job.update(train_fraction=size, data=_real_spec(dataset, size, args.rare[dataset]),
+                                   train={**train, **real.train})
+                    jobs.append(job)
+    return jobs
+
+
+def _command(args: argparse.Namespace) -> str:
+    """The command line that reproduces the tables."""
+    if args.quick:
+        given = f" --datasets {' '.join(args.datasets)}" if args.datasets_given else ""
+        return f"python bench/reproduction.py --quick{given}"
+    command = f"python bench/reproduction.py --datasets {' '.join(args.datasets)}"
+    if any(name not in REAL for name in args.datasets):
+        command += f" --n-train {' '.join(map(str, args.n_train))}"
+    if any(name in REAL for name in args.datasets):
+        command += f" --train-fractions {' '.join(map(str, args.train_fractions))}"
+    command += f" --seeds {' '.join(map(str, args.seeds))} --epochs {args.epochs}"
+    return command + (f" --settings {' '.join(args.settings)}" if args.settings != [*SETTINGS, "tuned"] else "")
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--datasets", nargs="+", default=list(DATASETS), choices=DATASETS)
-    parser.add_argument("--n-train", type=int, nargs="+", default=[4, 16], help="training images (the fractions)")
+    parser.add_argument("--datasets", nargs="+", choices=ALL_DATASETS,
+                        help=f"default: {' '.join(DATASETS)} (the real ones: {' '.join(REAL)})")
+    parser.add_argument("--n-train", type=int, nargs="+", default=[4, 16],
+                        help="synthetic sets: training images (the fractions)")
+    parser.add_argument("--train-fractions", type=float, nargs="+", default=[0.5, 1.0],
+                        help="real sets: data.train_fraction (nested subsets of the training cases)")
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument("--settings", nargs="+", default=[*SETTINGS, "tuned"], choices=[*SETTINGS, "tuned"])
     parser.add_argument("--tuned", nargs="*", default=[], metavar="DATASET=PATH",
@@ -246,32 +430,29 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--base-channels", type=int, default=8)
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--estimate", action="store_true", help="time one epoch of each setting and print the total")
-    parser.add_argument("--quick", action="store_true", help="synth_lesions, 2 settings, 1 seed, 2 epochs: checks that it runs")
+    parser.add_argument("--quick", action="store_true", help="synth_lesions (or --datasets), 2 settings + tuned, "
+                        "1 seed, 2 epochs: checks that it runs")
     parser.add_argument("--json", type=Path, help="write every training's metrics here, after each one")
     parser.add_argument("--resume", action="store_true", help="take the trainings already in --json (an interrupted "
                         "run with the same options) instead of training them again")
     parser.add_argument("--figure-dir", type=Path, help="write one PNG per dataset here")
     parser.add_argument("--out", type=Path)
     args = parser.parse_args(argv)
+    args.datasets_given = args.datasets is not None
+    args.datasets = args.datasets or list(DATASETS)
     if args.quick:
-        args.datasets, args.settings, args.seeds = ["synth_lesions"], ["baseline", "asym_focal", "tuned"], [0]
+        args.datasets = args.datasets if args.datasets_given else ["synth_lesions"]
+        args.settings, args.seeds = ["baseline", "asym_focal", "tuned"], [0]
         args.epochs, args.iterations, args.n_train = 2, 3, [4, 16]
     tuned_paths = {name: ROOT / "bench" / "tuned" / f"{name}.yaml" for name in args.datasets}
     for entry in args.tuned:
         name, _, path = entry.partition("=")
-        if name not in DATASETS or not path:
-            parser.error(f"--tuned {entry!r}: expected DATASET=PATH with DATASET one of {DATASETS}")
+        if name not in ALL_DATASETS or not path:
+            parser.error(f"--tuned {entry!r}: expected DATASET=PATH with DATASET one of {ALL_DATASETS}")
         tuned_paths[name] = Path(path)
     tuned = {name: tuned_settings(path) for name, path in tuned_paths.items() if name in args.datasets and path.is_file()}
-    jobs = [
-        {
-            "dataset": dataset, "n_train": n, "setting": setting, "seed": seed, "tuned": tuned.get(dataset),
-            "model": {"name": "unet", "base_channels": args.base_channels, "depth": 3},
-            "train": {"epochs": args.epochs, "iterations_per_epoch": args.iterations, "batch_size": 8},
-        }
-        for dataset in args.datasets for n in args.n_train for seed in args.seeds for setting in args.settings
-        if setting != "tuned" or dataset in tuned
-    ]
+    args.rare = {name: rare_class_names(name) for name in args.datasets if name in REAL}
+    jobs = make_jobs(args, tuned)
     if args.estimate:
         return estimate(args, jobs)
     jobs.sort(key=lambda job: -COST.get(job["setting"], 1.0))  # long ones first: the pool ends together
@@ -288,15 +469,11 @@ def main(argv: list[str] | None = None) -> int:
             if args.json:
                 args.json.parent.mkdir(parents=True, exist_ok=True)
                 args.json.write_text(json.dumps(stored + [r for r in results if r not in stored], indent=1))
-            print(f"[reproduction] {done}/{len(todo)} {result['dataset']} n_train={result['n_train']} "
+            size = result.get("n_train", result.get("train_fraction"))
+            print(f"[reproduction] {done}/{len(todo)} {result['dataset']} {_size_key(result['dataset'])}={size} "
                   f"{result['setting']} seed {result['seed']}: {result['seconds']:.0f} s", file=sys.stderr, flush=True)
     print(f"{len(todo)} trainings in {(time.perf_counter() - start) / 60:.1f} min", file=sys.stderr)
-    command = "python bench/reproduction.py" + (" --quick" if args.quick else (
-        f" --datasets {' '.join(args.datasets)} --n-train {' '.join(map(str, args.n_train))} "
-        f"--seeds {' '.join(map(str, args.seeds))} --epochs {args.epochs}"
-        + (f" --settings {' '.join(args.settings)}" if args.settings != [*SETTINGS, "tuned"] else "")
-    ))
-    lines = tables(results, args, command)
+    lines = tables(results, args, _command(args))
     missing = [name for name in args.datasets if name not in tuned and "tuned" in args.settings]
     if missing:
         lines += ["", f"No tuned setting for {', '.join(missing)}: no exported config at "
