@@ -79,7 +79,8 @@ def nnunet_dataset(
         slice_axis: None trains on the cases' own dimensionality; 0, 1 or 2 trains a 2-D network
             on slices of 3-D cases along that array axis.
         rare_classes: names of the classes the paper's default setting treats as rare; by default
-            the foreground classes under 2% of the training voxels (else the smallest one).
+            the foreground classes under 2% of the voxels of the whole training split (before
+            ``train_fraction``; else the smallest one).
         cache_dir: where the prepared arrays go (default ``$ASYMTUNE_CACHE`` or ``~/.cache/asymtune/prepared``).
     """
     from asymtune.data.prepared import prepare_dataset
@@ -97,7 +98,12 @@ def nnunet_dataset(
         train_fraction=train_fraction, num_folds=num_folds, fold=fold,
     )
     train, val, test = (_items([by_id[i] for i in ids], slice_axis) for ids in (split.train, split.val, split.test))
-    counts = train.voxel_counts(len(prepared.class_names))
+    # The default rare classes come from the whole training split, whatever train_fraction takes of it,
+    # so every training-set size of the limited-data setting treats the same classes as rare.
+    whole_train = train if train_fraction == 1.0 else _items(
+        [by_id[i] for i in split_cases(list(by_id), seed=seed, val_fraction=val_fraction, test_fraction=test_fraction,
+                                       num_folds=num_folds, fold=fold).train], slice_axis)
+    counts = whole_train.voxel_counts(len(prepared.class_names))
     fractions = counts / max(int(counts.sum()), 1)
     return SegmentationDataset(
         name=prepared.name,

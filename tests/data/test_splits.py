@@ -56,3 +56,27 @@ def test_bad_values_are_named(kwargs: dict, message: str) -> None:
 def test_too_few_cases() -> None:
     with pytest.raises(ValueError, match=r"2 cases: expected at least 3"):
         split_cases(["a", "b"])
+
+
+def test_default_rare_classes_come_from_the_whole_training_split(tmp_path) -> None:
+    """``small`` is 5% of the voxels of the cases train_fraction=0.25 keeps, but 1.6% of the whole
+    training split: it is rare at every training-set size (and ``tiny``, 1% everywhere, too)."""
+    import numpy as np
+
+    from asymtune.data.cases import nnunet_dataset
+    from asymtune.data.writers import write_nnunet
+
+    ids = [f"case{index:02d}" for index in range(20)]
+    kept = set(split_cases(ids, seed=0, train_fraction=0.25).train)
+    cases = []
+    for index, case_id in enumerate(ids):
+        label = np.zeros(1000, dtype=np.uint8)
+        label[:200] = 1  # big: 20%
+        label[200:210] = 3  # tiny: 1%
+        label[210:260 if case_id in kept else 215] = 2  # small: 5% in the kept cases, 0.5% elsewhere
+        image = np.random.default_rng(index).normal(size=(1, 10, 10, 10)).astype(np.float32)
+        cases.append((case_id, image, label.reshape(10, 10, 10)))
+    root = write_nnunet(tmp_path / "Dataset001_Rare", cases, ("T1",), ("background", "big", "small", "tiny"))
+    for fraction in (0.25, 1.0):
+        dataset = nnunet_dataset(root=str(root), train_fraction=fraction, cache_dir=str(tmp_path / "cache"))
+        assert [dataset.class_names[c] for c in dataset.rare_classes] == ["small", "tiny"], fraction
