@@ -96,6 +96,10 @@ BENCHMARKS = (
         "data_pipeline.py", (), ("--quick",), minutes=5,
     ),
     Benchmark(
+        "sweep_memory", "docs/benchmarks.md", "Real data pipeline: throughput and memory (brain atlas)",
+        "sweep_memory.py", (), ("--quick",), minutes=8,
+    ),
+    Benchmark(
         "gpu_packing", "docs/benchmarks.md", "GPU packing", "gpu_packing.py",
         ("--trials", "8", "--epochs", "10"), ("--trials", "4", "--epochs", "2"), needs_gpu=True, minutes=5,
     ),
@@ -133,6 +137,12 @@ BENCHMARKS = (
         ("--datasets", "synth_lesions", "synth_organs", "--n-train", "4", "16", "--seeds", "0", "1", "2",
          "--epochs", "30", "--json", "outputs/bench/reproduction.json", "--figure-dir", "docs/figures"),
         ("--quick",), minutes=110,
+    ),
+    Benchmark(
+        "reproduction_real", "docs/results.md", "Reproduction study on the real datasets", "reproduction.py",
+        ("--datasets", "brain_atlas", "nuclei", "--train-fractions", "0.5", "1.0", "--seeds", "0", "1", "2",
+         "--epochs", "30", "--json", "outputs/bench/reproduction_real.json", "--figure-dir", "docs/figures"),
+        ("--quick", "--datasets", "brain_atlas", "nuclei"), minutes=50,
     ),
 )
 
