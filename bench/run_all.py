@@ -118,6 +118,16 @@ BENCHMARKS = (
             ("brain_atlas", ("--methods", "tpe_asha", "random", "tpe_no_asha"), 40),
         )
     ),
+    *(
+        Benchmark(  # the paper's single-technique defaults among the anchors (grids shared with the entries above)
+            f"search_efficiency_{name}_single_anchors", "docs/benchmarks.md", "Search efficiency", "search_efficiency.py",
+            ("--datasets", name, "--repeats", "3", "--epochs", "20", "--grace-period", "4",
+             "--methods", "tpe_asha_single_anchors", "--json", f"outputs/bench/search_efficiency_{name}_single_anchors.json",
+             "--figure", f"docs/figures/search_efficiency_{name}_single_anchors.png"),
+            ("--quick", "--datasets", name, "--methods", "tpe_asha_single_anchors"), minutes=10,
+        )
+        for name in ("synth_organs", "brain_atlas")
+    ),
     Benchmark(  # ASHA's first rung at half the training instead of epoch 4 (the grid is shared with the entry above)
         "search_efficiency_synth_organs_grace10", "docs/benchmarks.md", "Search efficiency", "search_efficiency.py",
         ("--datasets", "synth_organs", "--repeats", "3", "--epochs", "20", "--grace-period", "10", "--methods", "tpe_asha",

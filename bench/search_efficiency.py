@@ -19,6 +19,9 @@ dataset, model and training options as ``asymtune tune`` composes them, 2 trials
   is a grid point: this shows what TPE + ASHA does without being handed it).
 - ``random``: Optuna's RandomSampler, every trial trained in full, no anchors.
 - ``tpe_no_asha`` (only when asked for): ``tpe_asha`` with every trial trained in full.
+- ``tpe_asha_single_anchors`` (only when asked for): ``tpe_asha`` with the paper's single-technique
+  defaults among the anchors: baseline, margin 1 alone, focal gamma 4 alone, then the shipped
+  authors' default (both). Both single points are grid points: this measures what such anchors buy.
 
 The training seed is the same for every trial (``train.seed``, one thread per trial), so a
 setting gives the same Dice in every searcher: the grid is an exact reference, not a noisy one, and
@@ -51,10 +54,13 @@ GRID_MARGIN = (0.0, 0.5, 1.0, 2.0)
 QUICK_GRID_GAMMA = (0.0, 4.0)
 QUICK_GRID_MARGIN = (0.0, 1.0)
 METHODS = ("tpe_asha", "tpe_asha_no_anchors", "random")
-EXTRA_METHODS = ("tpe_no_asha",)  # --methods ... tpe_no_asha: what ASHA adds or costs
-TPE_METHODS = ("tpe_asha", "tpe_asha_no_anchors", "tpe_no_asha")
-ANCHORED = ("tpe_asha", "tpe_no_asha")
-WITH_ASHA = ("tpe_asha", "tpe_asha_no_anchors")
+EXTRA_METHODS = ("tpe_no_asha", "tpe_asha_single_anchors")  # what ASHA adds or costs; what more anchors buy
+TPE_METHODS = ("tpe_asha", "tpe_asha_no_anchors", "tpe_no_asha", "tpe_asha_single_anchors")
+ANCHORED = ("tpe_asha", "tpe_no_asha", "tpe_asha_single_anchors")
+WITH_ASHA = ("tpe_asha", "tpe_asha_no_anchors", "tpe_asha_single_anchors")
+# The paper's default strength of each technique alone, in paper form (tpe_asha_single_anchors).
+SINGLE_ANCHORS = {"margin_alone": {"margin": 1.0, "gamma": 0.0, "rare": "dataset"},
+                  "focal_alone": {"margin": 0.0, "gamma": 4.0, "rare": "dataset"}}
 METRIC = "val/mean_fg_dice"
 BRAIN_ATLAS = ROOT / "data" / "Dataset901_BrainAtlas"
 
@@ -67,9 +73,10 @@ DATASET_OVERRIDES: dict[str, tuple[str, ...]] = {
 }
 
 
-def space_mapping(with_anchors: bool) -> dict[str, Any]:
+def space_mapping(with_anchors: bool, single_anchors: bool = False) -> dict[str, Any]:
     """margin in [0, 2] and gamma in [0, 6] in the paper's form, the rare set fixed to the
-    dataset's small classes; with the anchors of ``search_spaces/paper.yaml`` when asked."""
+    dataset's small classes; with the anchors of ``search_spaces/paper.yaml`` when asked, and
+    :data:`SINGLE_ANCHORS` after the baseline with ``single_anchors``."""
     from asymtune.paths import resolve_search_space
     from asymtune.search.space import SearchSpace
 
@@ -80,8 +87,12 @@ def space_mapping(with_anchors: bool) -> dict[str, Any]:
     }
     if with_anchors:
         shipped = SearchSpace.from_file(resolve_search_space("paper")).anchors
-        mapping["anchors"] = {name: {k: v for k, v in point.items() if k in ("margin", "gamma", "rare")}
-                              for name, point in shipped.items()}
+        anchors = {name: {k: v for k, v in point.items() if k in ("margin", "gamma", "rare")}
+                   for name, point in shipped.items()}
+        if single_anchors:
+            baseline = next(iter(anchors.items()))
+            anchors = dict([baseline, *SINGLE_ANCHORS.items(), *list(anchors.items())[1:]])
+        mapping["anchors"] = anchors
     return mapping
 
 
@@ -141,7 +152,8 @@ def run_search(
     from asymtune.search.sweep import fixed_trial_config, trial_name
     from asymtune.search.trainable import FIXED_KEY, run_trial
 
-    space = SearchSpace.from_mapping(space_mapping(method in ANCHORED), f"<search_efficiency {method}>")
+    space = SearchSpace.from_mapping(space_mapping(method in ANCHORED, method == "tpe_asha_single_anchors"),
+                                     f"<search_efficiency {method}>")
     bound = space.bind(plan.dataset.class_names, plan.dataset.rare_classes)
     plan = dataclasses.replace(plan, space=bound)
     search = cfg["search"]
@@ -382,7 +394,8 @@ def plot(records: list[dict[str, Any]], args: argparse.Namespace, path: Path) ->
 
     datasets = list(dict.fromkeys(r["dataset"] for r in records))
     figure, axes = plt.subplots(1, len(datasets), figsize=(5 * len(datasets), 3.6), squeeze=False)
-    colours = {"grid": "black", "tpe_asha": "tab:blue", "tpe_asha_no_anchors": "tab:green", "random": "tab:orange"}
+    colours = {"grid": "black", "tpe_asha": "tab:blue", "tpe_asha_no_anchors": "tab:green", "random": "tab:orange",
+               "tpe_no_asha": "tab:purple", "tpe_asha_single_anchors": "tab:red"}
     for axis, dataset in zip(axes[0], datasets):
         for record in (r for r in records if r["dataset"] == dataset):
             best, xs, ys = -math.inf, [], []

@@ -121,3 +121,12 @@ def test_rank_correlation_of_the_rungs(bench_module) -> None:
         trial["curve"] = curve
     args = argparse.Namespace(epochs=3, grace_period=1)
     assert "toy: epoch 1: 0.50" in study.rung_correlations([grid], args)
+
+
+def test_single_anchors_follow_the_baseline_and_precede_the_authors_default(bench_module) -> None:
+    study = bench_module("search_efficiency")
+    anchors = study.space_mapping(True, single_anchors=True)["anchors"]
+    assert list(anchors) == ["baseline", "margin_alone", "focal_alone", "authors_default"]
+    assert (anchors["margin_alone"]["margin"], anchors["margin_alone"]["gamma"]) == (1.0, 0.0)
+    assert (anchors["focal_alone"]["margin"], anchors["focal_alone"]["gamma"]) == (0.0, 4.0)
+    assert list(study.space_mapping(True)["anchors"]) == ["baseline", "authors_default"]
