@@ -93,16 +93,15 @@ def nnunet_dataset(
         if prepared.spatial_dims != 3:
             raise ValueError(f"slice_axis={slice_axis}: the dataset at {root} is 2-D; expected null")
     by_id = {case.case_id: case for case in prepared.cases}
-    split = split_cases(
-        list(by_id), seed=seed, val_fraction=val_fraction, test_fraction=test_fraction,
-        train_fraction=train_fraction, num_folds=num_folds, fold=fold,
-    )
+    options = {"seed": seed, "val_fraction": val_fraction, "test_fraction": test_fraction,
+               "num_folds": num_folds, "fold": fold}
+    split = split_cases(list(by_id), train_fraction=train_fraction, **options)
     train, val, test = (_items([by_id[i] for i in ids], slice_axis) for ids in (split.train, split.val, split.test))
     # The default rare classes come from the whole training split, whatever train_fraction takes of it,
     # so every training-set size of the limited-data setting treats the same classes as rare.
-    whole_train = train if train_fraction == 1.0 else _items(
-        [by_id[i] for i in split_cases(list(by_id), seed=seed, val_fraction=val_fraction, test_fraction=test_fraction,
-                                       num_folds=num_folds, fold=fold).train], slice_axis)
+    whole_train = train
+    if train_fraction != 1.0:
+        whole_train = _items([by_id[i] for i in split_cases(list(by_id), **options).train], slice_axis)
     counts = whole_train.voxel_counts(len(prepared.class_names))
     fractions = counts / max(int(counts.sum()), 1)
     return SegmentationDataset(
