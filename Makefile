@@ -1,6 +1,8 @@
 # asymtune: set up, run and test on a fresh machine.
 #   make demo   set up, then run `asymtune tune` with the embedded defaults (outputs/tune)
 #   make test   set up, then run the default test suite (10-11 minutes on 2 idle cores)
+#   make test-fast  the fast tier: unit tests and doctests, no Ray runtime, no servers (under 2 minutes)
+#   make lint   ruff, mypy (strict on asymtune/) and the import contracts of pyproject.toml
 #   make bench  set up, then run every benchmark and update docs/benchmarks.md and docs/results.md (hours)
 PYTHON ?= python3
 VENV ?= .venv
@@ -9,7 +11,7 @@ VENV ?= .venv
 TORCH_SPEC ?= torch==2.13.0
 BIN := $(VENV)/bin
 
-.PHONY: setup browser demo smoke test test-slow test-all bench bench-quick clean
+.PHONY: setup browser demo smoke test test-fast test-slow test-all lint bench bench-quick clean
 
 setup: $(VENV)/.installed browser
 
@@ -39,6 +41,14 @@ smoke: setup
 
 test: setup
 	$(BIN)/python -m pytest -m "not slow"
+
+test-fast: setup
+	$(BIN)/python -m pytest -m "not slow and not e2e"
+
+lint: setup
+	$(BIN)/ruff check asymtune tests bench
+	$(BIN)/mypy asymtune
+	$(BIN)/lint-imports
 
 test-slow: setup
 	$(BIN)/python -m pytest -m slow

@@ -2,7 +2,9 @@
 
 ``tune`` and ``train`` compose ``conf/tune.yaml`` / ``conf/train.yaml`` with Hydra; every
 argument of the form ``key=value`` (or ``group=option``, ``+key=value``, ``~key``) is a Hydra
-override. ``--cfg`` prints the composed config instead of running.
+override, checked against the schema (:mod:`asymtune.config.schema`). ``train --config FILE`` and
+``diagnose --config FILE`` compose FILE as an experiment overlay, then the same overrides.
+``--cfg`` prints the composed config, each key with its meaning, instead of running.
 """
 
 from __future__ import annotations
@@ -10,77 +12,72 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 EXIT_OK, EXIT_ERROR, EXIT_USAGE = 0, 1, 2
 
 
-def compose(config_name: str, overrides: Sequence[str], base: dict[str, Any] | None = None) -> dict[str, Any]:
+def compose(config_name: str, overrides: Sequence[str], base: Mapping[str, Any] | None = None) -> dict[str, Any]:
     """The resolved config ``conf/<config_name>.yaml`` with Hydra ``overrides``.
 
-    With ``base`` (an exported config), the composed defaults are replaced by ``base`` and the
-    overrides are applied on top of it.
+    With ``base`` (the content of a config file, e.g. an exported one), ``base`` is composed as an
+    experiment overlay over the defaults and the overrides apply on top of it
+    (:func:`asymtune.config.compose`).
     """
-    from hydra import compose as hydra_compose
-    from hydra import initialize_config_dir
-    from hydra.core.global_hydra import GlobalHydra
-    from omegaconf import OmegaConf
+    from asymtune.config import compose as compose_config
 
-    from asymtune.paths import conf_dir
-
-    if base is not None:
-        config = OmegaConf.create(base)
-        for override in overrides:
-            key, _, value = override.partition("=")
-            if not _ or not key:
-                raise ValueError(f"override {override!r}: expected key=value")
-            OmegaConf.update(config, key.lstrip("+"), OmegaConf.create({"v": value}).v if value else value, force_add=True)
-        return OmegaConf.to_container(config, resolve=True)  # type: ignore[return-value]
-    GlobalHydra.instance().clear()
-    with initialize_config_dir(config_dir=str(conf_dir()), version_base="1.3", job_name=f"asymtune_{config_name}"):
-        config = hydra_compose(config_name=config_name, overrides=list(overrides))
-    return OmegaConf.to_container(config, resolve=True)  # type: ignore[return-value]
+    return compose_config(config_name, overrides, config_file=base)
 
 
-def _print_config(config: dict[str, Any]) -> None:
+def _read_config_file(value: str, expected: str) -> tuple[dict[str, Any], str]:
     import yaml
 
-    print(yaml.safe_dump(config, sort_keys=False), end="")
+    from asymtune.config import ConfigError
+
+    path = Path(value)
+    if not path.is_file():
+        raise FileNotFoundError(f"--config {path}: no such file: expected {expected}")
+    try:
+        content = yaml.safe_load(path.read_text())
+    except yaml.YAMLError as error:
+        raise ConfigError(f"--config {path}: not YAML ({' '.join(str(error).split())}): expected {expected}") from error
+    if not isinstance(content, dict):
+        raise ConfigError(f"--config {path}: holds {type(content).__name__}: expected a YAML mapping ({expected})")
+    return content, str(path)
+
+
+def _print_config(config: Mapping[str, Any], config_name: str) -> None:
+    from asymtune.config import render_config
+
+    print(render_config(config, config_name), end="")
 
 
 def cmd_tune(args: argparse.Namespace) -> int:
-    from asymtune.search.driver import run_tune
-
     config = compose("tune", args.overrides)
     if args.cfg:
-        _print_config(config)
+        _print_config(config, "tune")
         return EXIT_OK
+    from asymtune.pipeline import run_tune  # checks the config before anything starts
+
     value = run_tune(config)
     print(f"asymtune: {config['objective']['metric']} of the selected settings (mean over datasets): {value:.4f}")
     return EXIT_OK
 
 
 def cmd_train(args: argparse.Namespace) -> int:
-    import yaml
+    from asymtune.config import compose as compose_config
 
+    content, source = None, "conf/train.yaml"
+    if args.config:
+        content, source = _read_config_file(args.config, "a config exported by 'asymtune tune'")
+    config = compose_config("train", args.overrides, config_file=content, source=source)
+    if args.cfg:
+        _print_config(config, "train")
+        return EXIT_OK
     from asymtune.train.command import format_result, run_train
 
-    base = None
-    source = "conf/train.yaml"
-    if args.config:
-        path = Path(args.config)
-        if not path.is_file():
-            raise FileNotFoundError(f"--config {path}: no such file: expected a config exported by 'asymtune tune'")
-        base = yaml.safe_load(path.read_text())
-        if not isinstance(base, dict):
-            raise ValueError(f"--config {path}: expected a YAML mapping")
-        source = str(path)
-    config = compose("train", args.overrides, base=base)
-    if args.cfg:
-        _print_config(config)
-        return EXIT_OK
     print(format_result(run_train(config, source=source, progress=not args.quiet)))
     return EXIT_OK
 
@@ -88,14 +85,12 @@ def cmd_train(args: argparse.Namespace) -> int:
 def cmd_diagnose(args: argparse.Namespace) -> int:
     import json
 
-    import yaml
+    from asymtune.config import compose as compose_config
 
+    content, source = _read_config_file(args.config, "a train config (e.g. an exported one)")
+    config = compose_config("train", args.overrides, config_file=content, source=source)
     from asymtune.train.diagnose_command import run_diagnose
 
-    path = Path(args.config)
-    if not path.is_file():
-        raise FileNotFoundError(f"--config {path}: no such file: expected a train config (e.g. an exported one)")
-    config = compose("train", args.overrides, base=yaml.safe_load(path.read_text()))
     out_dir = Path(args.out) if args.out else None
     print(json.dumps(run_diagnose(config, Path(args.weights), split=args.split, out_dir=out_dir)))
     return EXIT_OK
@@ -135,20 +130,29 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
     tune = sub.add_parser("tune", help="run a sweep on every dataset, then report and export configs")
     tune.add_argument("overrides", nargs="*", help="Hydra overrides, e.g. experiment=smoke output_dir=runs/a")
-    tune.add_argument("--cfg", action="store_true", help="print the composed config and exit")
+    show_config = "print the composed config, each key with its meaning, and exit"
+    tune.add_argument("--cfg", action="store_true", help=show_config)
     tune.set_defaults(func=cmd_tune)
     train = sub.add_parser("train", help="train one setting and print its test metrics as JSON")
-    train.add_argument("--config", help="an exported config (configs/<dataset>.yaml of a sweep)")
-    train.add_argument("overrides", nargs="*", help="key=value overrides")
-    train.add_argument("--cfg", action="store_true", help="print the composed config and exit")
+    train.add_argument(
+        "--config", help="an exported config (configs/<dataset>.yaml of a sweep), composed as an overlay"
+    )
+    train.add_argument(
+        "overrides", nargs="*", help="Hydra overrides, e.g. train.epochs=1 train.device=cpu model=dynunet"
+    )
+    train.add_argument("--cfg", action="store_true", help=show_config)
     train.add_argument("--quiet", action="store_true", help="no per-epoch lines on stderr")
     train.set_defaults(func=cmd_train)
-    diagnose = sub.add_parser("diagnose", help="logit shift of a trained model: train against held-out boundary distances")
+    diagnose = sub.add_parser(
+        "diagnose", help="logit shift of a trained model: train against held-out boundary distances"
+    )
     diagnose.add_argument("--config", required=True, help="the model's train config (e.g. configs/<dataset>.yaml)")
-    diagnose.add_argument("--weights", required=True, help="state_dict .pt (train save_model=...) or a trial's state.pt")
+    diagnose.add_argument(
+        "--weights", required=True, help="state_dict .pt (train save_model=...) or a trial's state.pt"
+    )
     diagnose.add_argument("--split", default="test", help="held-out split: val or test (default test)")
     diagnose.add_argument("--out", help="folder for logit_shift.png")
-    diagnose.add_argument("overrides", nargs="*", help="key=value overrides of the config")
+    diagnose.add_argument("overrides", nargs="*", help="Hydra overrides of the config, as for train")
     diagnose.set_defaults(func=cmd_diagnose)
     report = sub.add_parser("report", help="rebuild report.md/report.html and configs from a sweep's output_dir")
     report.add_argument("path", help="the output_dir of 'asymtune tune'")

@@ -31,15 +31,13 @@ import time
 from pathlib import Path
 from typing import Any
 
+import torch
 from _memory import pss_kb  # bench/ is on sys.path when a script runs
 from _output import emit
 
-import numpy as np
-import torch
-
 from asymtune.data.loading import load_dataset
-from asymtune.train.config import TrainConfig
-from asymtune.train.settings import AsymmetrySettings
+from asymtune.method.settings import AsymmetrySettings
+from asymtune.train.factory import build_trainer
 from asymtune.train.trainer import Trainer
 
 MODEL = {"name": "unet", "base_channels": 8, "depth": 3}
@@ -58,8 +56,12 @@ def _settings(num_classes: int) -> AsymmetrySettings:
 
 def _trainer(spec: dict[str, Any], train: dict[str, Any], epochs: int = 1, iterations: int = 10) -> Trainer:
     dataset = load_dataset(spec, "brain_atlas")
-    config = TrainConfig.from_mapping({"epochs": epochs, "iterations_per_epoch": iterations, **train})
-    return Trainer(dataset, dict(MODEL), _settings(dataset.num_classes), config)
+    run = {
+        "model": MODEL,
+        "train": {"epochs": epochs, "iterations_per_epoch": iterations, **train},
+        "settings": _settings(dataset.num_classes).to_dict(),
+    }
+    return build_trainer(run, dataset)
 
 
 def throughput(spec: dict[str, Any], train: dict[str, Any], rounds: int, steps: int) -> dict[str, float]:
@@ -131,7 +133,8 @@ MONAI_PROBE = """
 import sys
 def private_mb():
     with open("/proc/self/smaps_rollup") as stream:
-        return sum(int(line.split()[1]) for line in stream if line.startswith(("Private_Clean", "Private_Dirty"))) / 1024
+        return sum(int(line.split()[1]) for line in stream
+                   if line.startswith(("Private_Clean", "Private_Dirty"))) / 1024
 import torch, asymtune.train.trainer
 before = private_mb()
 if sys.argv[1] == "plain":
@@ -180,7 +183,8 @@ def main(argv: list[str] | None = None) -> int:
         lines = [
             f"Command: `python bench/data_pipeline.py{' --quick' if args.quick else ''}"
             f"{'' if args.quick or (rounds, steps) == (7, 10) else f' --rounds {rounds} --steps {steps}'}` "
-            f"(brain atlas set, U-Net of {MODEL['base_channels']} channels and depth {MODEL['depth']}, 1 thread per trial, {rounds} rounds of {steps} steps)",
+            f"(brain atlas set, U-Net of {MODEL['base_channels']} channels and depth {MODEL['depth']}, "
+            f"1 thread per trial, {rounds} rounds of {steps} steps)",
             "",
             "| setup | pipeline img/s | in-memory img/s | ratio (median, min-max over rounds) |",
             "|---|---|---|---|",
@@ -192,7 +196,8 @@ def main(argv: list[str] | None = None) -> int:
                 f"| {name} | {t['pipeline']:.1f} | {t['memory']:.1f} | "
                 f"**{t['ratio']:.3f}** ({t['ratio_min']:.3f}-{t['ratio_max']:.3f}) |"
             )
-        lines += ["", "| setup | trials | peak PSS, whole processes (MB) | added by the trials (MB) | dataset files (MB) |",
+        lines += ["", "| setup | trials | peak PSS, whole processes (MB) | added by the trials (MB) "
+                      "| dataset files (MB) |",
                   "|---|---|---|---|---|"]
         ratios = {}
         for name, params, train in SETUPS[:1]:
@@ -201,11 +206,15 @@ def main(argv: list[str] | None = None) -> int:
             for n, peak in results.items():
                 lines.append(f"| {name} | {n} | {peak['whole']:.0f} | {peak['added']:.0f} | {peak['data']:.1f} |")
             ratios = {key: results[2][key] / max(results[1][key], 1e-9) for key in results[1]}
-        lines += ["", "Two trials against one: " + ", ".join(f"{key} **{value:.2f}x**" for key, value in ratios.items()) + "."]
-        lines += ["", "| MONAI imported (fresh process, after `import torch, asymtune.train.trainer`) | private MB before | after | added |",
+        lines += ["", "Two trials against one: "
+                  + ", ".join(f"{key} **{value:.2f}x**" for key, value in ratios.items()) + "."]
+        lines += ["", "| MONAI imported (fresh process, after `import torch, asymtune.train.trainer`) "
+                      "| private MB before | after | added |",
                   "|---|---|---|---|"]
         for way, (before, after) in monai_import_cost().items():
-            label = "`import monai.inferers, monai.metrics`" if way == "plain" else "`asymtune.monai_import.monai_module`"
+            label = (
+                "`import monai.inferers, monai.metrics`" if way == "plain" else "`asymtune.monai_import.monai_module`"
+            )
             lines.append(f"| {label} | {before:.0f} | {after:.0f} | {after - before:.0f} |")
     return emit(lines, args.out)
 

@@ -21,7 +21,7 @@ from typing import Any
 
 
 def _settings(name: str, num_classes: int, rare: list[bool]) -> dict[str, Any]:
-    from asymtune.train.settings import baseline, from_paper_form
+    from asymtune.method.settings import baseline, from_paper_form
 
     if name == "baseline":
         return baseline(num_classes).to_dict()
@@ -37,16 +37,20 @@ def _settings(name: str, num_classes: int, rare: list[bool]) -> dict[str, Any]:
 def run_one(job: dict[str, Any]) -> dict[str, Any]:
     """Train one (dataset, setting, seed) and measure it."""
     from asymtune.data.loading import load_dataset
-    from asymtune.train.config import TrainConfig
     from asymtune.train.diagnostics import shift_metrics, split_distances
-    from asymtune.train.settings import AsymmetrySettings
-    from asymtune.train.trainer import Trainer
+    from asymtune.train.factory import build_trainer
 
-    dataset = load_dataset({"source": job["dataset"], "params": {"seed": job["data_seed"]}})
+    data = {"source": job["dataset"], "params": {"seed": job["data_seed"]}}
+    dataset = load_dataset(data)
     rare = [i in dataset.rare_classes for i in range(dataset.num_classes)]
-    settings = AsymmetrySettings.from_dict(_settings(job["setting"], dataset.num_classes, rare))
-    train = TrainConfig(**{**job["train"], "seed": job["seed"]})
-    trainer = Trainer(dataset, job["model"], settings, train)
+    run = {
+        "dataset_name": job["dataset"],
+        "data": data,
+        "model": job["model"],
+        "train": {**job["train"], "seed": job["seed"]},
+        "settings": _settings(job["setting"], dataset.num_classes, rare),
+    }
+    trainer = build_trainer(run, dataset)
     start = time.perf_counter()
     trainer.fit()
     result = {**job, "seconds": time.perf_counter() - start}
@@ -96,7 +100,7 @@ def main(argv: list[str] | None = None) -> int:
         for setting in args.settings:
             rows = [r for r in results if r["setting"] == setting]
 
-            def stat(key: str) -> str:
+            def stat(key: str, rows: list[dict[str, Any]] = rows) -> str:
                 values = [r[key] for r in rows]
                 spread = statistics.stdev(values) if len(values) > 1 else 0.0
                 return f"{statistics.mean(values):.3f} ± {spread:.3f}"

@@ -16,16 +16,15 @@ import tempfile
 import time
 from pathlib import Path
 
-from _output import emit  # bench/ is on sys.path when a script runs
-
 import yaml
+from _output import emit  # bench/ is on sys.path when a script runs
 
 FIXED_SPACE = {"form": "paper", "params": {"margin": {"type": "categorical", "choices": [0.0]}}}
 
 
 def run(per_gpu: int, trials: int, epochs: int, tmp: Path) -> dict[str, float]:
     from asymtune.cli import compose
-    from asymtune.search.driver import run_tune
+    from asymtune.pipeline import run_tune
 
     space = tmp / "fixed.yaml"
     space.write_text(yaml.safe_dump(FIXED_SPACE))
@@ -68,7 +67,9 @@ def main(argv: list[str] | None = None) -> int:
     ]
     for n, r in results.items():
         ratio = r["trial_epochs_per_min"] / results[1]["trial_epochs_per_min"]
-        lines.append(f"| {n} | {r['seconds']:.1f} | {r['trial_epochs_per_min']:.1f} | {r['peak_mb']:.0f} | {ratio:.2f} |")
+        lines.append(
+            f"| {n} | {r['seconds']:.1f} | {r['trial_epochs_per_min']:.1f} | {r['peak_mb']:.0f} | {ratio:.2f} |"
+        )
     return emit(lines, args.out)
 
 

@@ -16,10 +16,9 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from _output import emit  # bench/ is on sys.path when a script runs
-
 import torch
 import torch.nn.functional as F
+from _output import emit  # bench/ is on sys.path when a script runs
 
 from asymtune.data import create_dataset
 from asymtune.losses import AsymmetricLoss, adversarial_perturbation, mixup_batch

@@ -19,9 +19,9 @@ import tempfile
 import time
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
+from typing import Any
 
 from _output import emit  # bench/ is on sys.path when a script runs
-from typing import Any
 
 FIXED_SPACE = {
     "form": "paper",
@@ -33,13 +33,13 @@ FIXED_SPACE = {
 def train_once(job: dict[str, Any]) -> float:
     """One training run exactly as a trial does it, without Ray; returns its seconds."""
     from asymtune.data.loading import load_dataset
-    from asymtune.train.config import TrainConfig
-    from asymtune.train.settings import baseline
-    from asymtune.train.trainer import Trainer
+    from asymtune.method import baseline
+    from asymtune.train.factory import build_trainer
 
     start = time.perf_counter()
     dataset = load_dataset({"source": "synth_lesions", "params": {"seed": 0}})
-    trainer = Trainer(dataset, job["model"], baseline(dataset.num_classes), TrainConfig(**job["train"]))
+    run = {"model": job["model"], "train": job["train"], "settings": baseline(dataset.num_classes).to_dict()}
+    trainer = build_trainer(run, dataset)
     trainer.fit()
     return time.perf_counter() - start
 
@@ -63,7 +63,7 @@ def main(argv: list[str] | None = None) -> int:
     import yaml
 
     from asymtune.cli import compose
-    from asymtune.search.driver import run_tune
+    from asymtune.pipeline import run_tune
 
     with tempfile.TemporaryDirectory() as tmp:
         space = Path(tmp) / "fixed.yaml"

@@ -96,7 +96,7 @@ def _settings_table(
     ``patch``: the patch the augmentation settings and ``baseline_patches`` train on; None: the
     augmentation settings train on the samples every setting uses (no ``baseline_patches``).
     """
-    from asymtune.train.settings import baseline, from_paper_form
+    from asymtune.method.settings import baseline, from_paper_form
 
     def paper(**options: Any) -> Callable[[int, list[bool]], dict[str, Any]]:
         return lambda c, rare: from_paper_form(c, rare, **options).to_dict()
@@ -179,22 +179,24 @@ def rare_class_names(name: str) -> list[str]:
 
 def run_one(job: dict[str, Any]) -> dict[str, Any]:
     """Train one (dataset, training-set size, setting, seed) and measure it on the test split."""
-    from asymtune.train.config import TrainConfig
     from asymtune.train.diagnostics import shift_metrics, split_distances
-    from asymtune.train.settings import AsymmetrySettings
-    from asymtune.train.trainer import Trainer
+    from asymtune.train.factory import build_trainer
 
     dataset = load_job_dataset(job)
     rare = [i in dataset.rare_classes for i in range(dataset.num_classes)]
     if job["setting"] == "tuned":
-        settings = AsymmetrySettings.from_dict(job["tuned"])
+        settings = dict(job["tuned"])
         extra: dict[str, Any] = {}
     else:
         patch = REAL[job["dataset"]].augment_patch if job["dataset"] in REAL else PATCH
         _, make, extra = _settings_table(patch)[job["setting"]]
-        settings = AsymmetrySettings.from_dict(make(dataset.num_classes, rare))
-    train = TrainConfig(**{**job["train"], **extra, "seed": job["seed"], "device": "cpu"})
-    trainer = Trainer(dataset, job["model"], settings, train)
+        settings = make(dataset.num_classes, rare)
+    run = {
+        "model": job["model"],
+        "train": {**job["train"], **extra, "seed": job["seed"], "device": "cpu"},
+        "settings": settings,
+    }
+    trainer = build_trainer(run, dataset)
     start = time.perf_counter()
     if job.get("epochs_override") is None:
         trainer.fit()
@@ -209,7 +211,9 @@ def run_one(job: dict[str, Any]) -> dict[str, Any]:
     if job.get("epochs_override") is not None:
         return result
     result.update(trainer.evaluate(dataset.test, "test"))
-    result.update(shift_metrics(split_distances(trainer, dataset.train), split_distances(trainer, dataset.test), "shift"))
+    result.update(
+        shift_metrics(split_distances(trainer, dataset.train), split_distances(trainer, dataset.test), "shift")
+    )
     return result
 
 
@@ -302,7 +306,9 @@ def tables(results: list[dict[str, Any]], args: argparse.Namespace, command: str
         sizes = _sizes(args, dataset_name)
         names = dataset.class_names[1:]
         rare = {dataset.class_names[i] for i in dataset.rare_classes}
-        settings = [s for s in args.settings if any(r["dataset"] == dataset_name and r["setting"] == s for r in results)]
+        settings = [
+            s for s in args.settings if any(r["dataset"] == dataset_name and r["setting"] == s for r in results)
+        ]
         lines += ["", f"### {dataset_name}: rare-class test Dice by training-set size", "",
                   "| setting | " + " | ".join(f"{c}, {labels[n]}" for c in names if c in rare for n in sizes) + " |",
                   "|---|" + "---|" * sum(1 for c in names if c in rare for _ in sizes)]
@@ -316,8 +322,13 @@ def tables(results: list[dict[str, Any]], args: argparse.Namespace, command: str
                         cells.append("-")
                         continue
                     mean = statistics.mean(r[f"test/dice/{cls}"] for r in rows)
-                    delta = mean - statistics.mean(r[f"test/dice/{cls}"] for r in base) if base and setting != "baseline" else None
-                    cells.append(_mean_sd([r[f"test/dice/{cls}"] for r in rows]) + (f" ({delta:+.3f})" if delta is not None else ""))
+                    delta = (
+                        mean - statistics.mean(r[f"test/dice/{cls}"] for r in base)
+                        if base and setting != "baseline"
+                        else None
+                    )
+                    cells.append(_mean_sd([r[f"test/dice/{cls}"] for r in rows])
+                                 + (f" ({delta:+.3f})" if delta is not None else ""))
             lines.append(f"| {setting} | " + " | ".join(cells) + " |")
         for n in sizes:
             lines += ["", f"### {dataset_name}, {labels[n]}: per class", "",
@@ -348,11 +359,15 @@ def plot(results: list[dict[str, Any]], args: argparse.Namespace, folder: Path) 
         dataset, labels = _describe(dataset_name, args)
         names = dataset.class_names[1:]
         sizes = _sizes(args, dataset_name)
-        settings = [s for s in args.settings if any(r["dataset"] == dataset_name and r["setting"] == s for r in results)]
+        settings = [
+            s for s in args.settings if any(r["dataset"] == dataset_name and r["setting"] == s for r in results)
+        ]
         figure, axes = plt.subplots(2, len(names), figsize=(5.5 * len(names), 7), squeeze=False)
         width = 0.8 / len(sizes)
         for column, cls in enumerate(names):
-            for row, (key, label) in enumerate(((f"test/dice/{cls}", "test Dice"), (f"shift/shift/{cls}", "shift (train - test)"))):
+            for row, (key, label) in enumerate(
+                ((f"test/dice/{cls}", "test Dice"), (f"shift/shift/{cls}", "shift (train - test)"))
+            ):
                 axis = axes[row][column]
                 for k, n in enumerate(sizes):
                     means, sds = [], []
@@ -360,13 +375,16 @@ def plot(results: list[dict[str, Any]], args: argparse.Namespace, folder: Path) 
                         values = [r[key] for r in _rows(results, dataset_name, setting, n)]
                         means.append(statistics.mean(values) if values else float("nan"))
                         sds.append(statistics.stdev(values) if len(values) > 1 else 0.0)
-                    axis.bar([i + k * width for i in range(len(settings))], means, width, yerr=sds, label=labels[n], capsize=2)
+                    axis.bar([i + k * width for i in range(len(settings))], means, width, yerr=sds, label=labels[n],
+                             capsize=2)
                 axis.set_xticks([i + width * (len(sizes) - 1) / 2 for i in range(len(settings))])
                 axis.set_xticklabels(settings, rotation=60, ha="right", fontsize=7)
                 axis.set_title(f"{cls}: {label}", fontsize=9)
                 axis.axhline(0, color="black", linewidth=0.5)
         axes[0][0].legend(fontsize=7)
-        figure.suptitle(f"{dataset_name}: mean over seeds {', '.join(map(str, args.seeds))} (bars: standard deviation)", fontsize=9)
+        figure.suptitle(
+            f"{dataset_name}: mean over seeds {', '.join(map(str, args.seeds))} (bars: standard deviation)", fontsize=9
+        )
         figure.tight_layout()
         folder.mkdir(parents=True, exist_ok=True)
         path = folder / f"reproduction_{dataset_name}.png"
@@ -450,7 +468,9 @@ def main(argv: list[str] | None = None) -> int:
         if name not in ALL_DATASETS or not path:
             parser.error(f"--tuned {entry!r}: expected DATASET=PATH with DATASET one of {ALL_DATASETS}")
         tuned_paths[name] = Path(path)
-    tuned = {name: tuned_settings(path) for name, path in tuned_paths.items() if name in args.datasets and path.is_file()}
+    tuned = {
+        name: tuned_settings(path) for name, path in tuned_paths.items() if name in args.datasets and path.is_file()
+    }
     args.rare = {name: rare_class_names(name) for name in args.datasets if name in REAL}
     jobs = make_jobs(args, tuned)
     if args.estimate:
@@ -480,7 +500,8 @@ def main(argv: list[str] | None = None) -> int:
                       f"{', '.join(str(tuned_paths[n]) for n in missing)}."]
     for name in args.datasets:
         if name in tuned:
-            lines += ["", f"`tuned` on {name}: the settings of `{tuned_paths[name].relative_to(ROOT) if tuned_paths[name].is_relative_to(ROOT) else tuned_paths[name]}`: "
+            shown = tuned_paths[name].relative_to(ROOT) if tuned_paths[name].is_relative_to(ROOT) else tuned_paths[name]
+            lines += ["", f"`tuned` on {name}: the settings of `{shown}`: "
                           f"{json.dumps(tuned[name])}"]
     if args.figure_dir:
         for path in plot(results, args, args.figure_dir):

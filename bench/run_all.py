@@ -120,9 +120,11 @@ BENCHMARKS = (
     ),
     *(
         Benchmark(  # the paper's single-technique defaults among the anchors (grids shared with the entries above)
-            f"search_efficiency_{name}_single_anchors", "docs/benchmarks.md", "Search efficiency", "search_efficiency.py",
+            f"search_efficiency_{name}_single_anchors", "docs/benchmarks.md", "Search efficiency",
+            "search_efficiency.py",
             ("--datasets", name, "--repeats", "3", "--epochs", "20", "--grace-period", "4",
-             "--methods", "tpe_asha_single_anchors", "--json", f"outputs/bench/search_efficiency_{name}_single_anchors.json",
+             "--methods", "tpe_asha_single_anchors",
+             "--json", f"outputs/bench/search_efficiency_{name}_single_anchors.json",
              "--figure", f"docs/figures/search_efficiency_{name}_single_anchors.png"),
             ("--quick", "--datasets", name, "--methods", "tpe_asha_single_anchors"), minutes=10,
         )
@@ -130,7 +132,8 @@ BENCHMARKS = (
     ),
     Benchmark(  # ASHA's first rung at half the training instead of epoch 4 (the grid is shared with the entry above)
         "search_efficiency_synth_organs_grace10", "docs/benchmarks.md", "Search efficiency", "search_efficiency.py",
-        ("--datasets", "synth_organs", "--repeats", "3", "--epochs", "20", "--grace-period", "10", "--methods", "tpe_asha",
+        ("--datasets", "synth_organs", "--repeats", "3", "--epochs", "20", "--grace-period", "10",
+         "--methods", "tpe_asha",
          "--json", "outputs/bench/search_efficiency_synth_organs_grace10.json",
          "--figure", "docs/figures/search_efficiency_synth_organs_grace10.png"),
         ("--quick", "--datasets", "synth_organs"), minutes=10,
@@ -265,7 +268,8 @@ def run_one(bench: Benchmark, quick: bool, log_dir: Path, resume: bool = False) 
             result = subprocess.run(command, cwd=ROOT, stdout=stream, stderr=subprocess.STDOUT, check=False)
         seconds = time.perf_counter() - start
         if result.returncode != 0 or not out.is_file():
-            print(f"[bench] {bench.key}: FAILED (exit {result.returncode}) after {seconds:.0f} s; see {log}", flush=True)
+            print(f"[bench] {bench.key}: FAILED (exit {result.returncode}) after {seconds:.0f} s; see {log}",
+                  flush=True)
             return None, seconds
         return out.read_text(), seconds
 
@@ -311,10 +315,15 @@ def main(argv: list[str] | None = None) -> int:
             continue
         size = "quick run, not a published figure: " if args.quick else ""
         resumed = args.resume and not args.quick and "--json" in bench.full
+        closing = (
+            " --resume`; records found in the --json file from an earlier run were taken, not recomputed"
+            if resumed
+            else "`"
+        )
         provenance = (
             f"<sub>{size}measured {date} on {machine}; the command took {seconds:.0f} s "
             f"(`python bench/run_all.py --only {bench.key}{' --quick' if args.quick else ''}"
-            f"{' --resume`; records found in the --json file from an earlier run were taken, not recomputed' if resumed else '`'}"
+            f"{closing}"
             ").</sub>"
         )
         target = doc_dir / Path(bench.doc).name

@@ -82,7 +82,10 @@ def space_mapping(with_anchors: bool, single_anchors: bool = False) -> dict[str,
 
     mapping: dict[str, Any] = {
         "form": "paper",
-        "params": {"margin": {"type": "float", "low": 0.0, "high": 2.0}, "gamma": {"type": "float", "low": 0.0, "high": 6.0}},
+        "params": {
+            "margin": {"type": "float", "low": 0.0, "high": 2.0},
+            "gamma": {"type": "float", "low": 0.0, "high": 6.0},
+        },
         "fixed": {"schedule": "separate"},
     }
     if with_anchors:
@@ -148,9 +151,10 @@ def run_search(
     from ray.tune.schedulers import ASHAScheduler
     from ray.tune.search.optuna import OptunaSearch
 
+    from asymtune.results.layout import FIXED_KEY
     from asymtune.search.space import SearchSpace
-    from asymtune.search.sweep import fixed_trial_config, trial_name
-    from asymtune.search.trainable import FIXED_KEY, run_trial
+    from asymtune.search.sweep import trial_name, trial_spec_of
+    from asymtune.search.trainable import run_trial
 
     space = SearchSpace.from_mapping(space_mapping(method in ANCHORED, method == "tpe_asha_single_anchors"),
                                      f"<search_efficiency {method}>")
@@ -177,7 +181,7 @@ def run_search(
     resources = {"cpu": float(cfg["resources"]["cpu"]), "gpu": float(cfg["resources"]["gpu"])}
     tuner = tune.Tuner(
         tune.with_resources(run_trial, resources),
-        param_space={FIXED_KEY: fixed_trial_config(plan, cfg)},
+        param_space={FIXED_KEY: trial_spec_of(plan, cfg).to_dict()},
         tune_config=tune.TuneConfig(
             metric=METRIC, mode="max", search_alg=searcher, scheduler=scheduler, num_samples=num_samples,
             max_concurrent_trials=int(search["max_concurrent_trials"]), trial_name_creator=trial_name,
@@ -227,7 +231,8 @@ def run_dataset(
     run's ``--json``, same options) are not run again, and ``save(records)`` follows every search."""
     import os
 
-    from asymtune.search.driver import _init_ray, plan_datasets
+    from asymtune.pipeline import start_ray
+    from asymtune.search.plan import plan_datasets
 
     # Ray starts its workers at nice 15: on a machine shared with other work the trials would get a
     # small share of the CPU. Trial-epochs do not depend on it, the wall time does.
@@ -235,7 +240,7 @@ def run_dataset(
 
     cfg = compose_config(dataset, args)
     (plan,) = plan_datasets(cfg)
-    _init_ray(cfg["ray"])
+    start_ray(cfg["ray"])
     points = grid_points(args)
     print(f"[search_efficiency] {dataset}: grid of {len(points)} points", file=sys.stderr, flush=True)
     options = {"source": dataset, "epochs": args.epochs, "grace_period": args.grace_period, "quick": args.quick,
@@ -273,7 +278,8 @@ def summarise(records: list[dict[str, Any]], args: argparse.Namespace, command: 
         f"target: within {args.tolerance:g} of the grid's best validation Dice)",
         "",
         "| dataset | grid: best val Dice (setting), compute | searcher | trial-epochs to reach the target, per seed "
-        "| median | % of the grid's compute, median (range) | trials to reach, per seed | best val Dice found, per seed |",
+        "| median | % of the grid's compute, median (range) | trials to reach, per seed "
+        "| best val Dice found, per seed |",
         "|---|---|---|---|---|---|---|---|",
     ]
     verdicts = []
@@ -313,7 +319,8 @@ def summarise(records: list[dict[str, Any]], args: argparse.Namespace, command: 
                          f"seeds): {met} the goal of at most {100 * args.goal:.0f}%.")
         else:
             lines.append(f"- {dataset}: TPE + ASHA reaches the target in {reached} of {runs} searches, so the median "
-                         f"is not reached: **misses the goal** of at most {100 * args.goal:.0f}%. With its whole budget "
+                         f"is not reached: **misses the goal** of at most {100 * args.goal:.0f}%. "
+                         "With its whole budget "
                          f"(median {spent:.0f} trial-epochs, {100 * spent / grid_compute:.0f}% of the grid's) its best "
                          f"validation Dice is {found:.3f} (median over seeds), {target - found:.3f} below the target "
                          f"{target:.3f}.")
@@ -383,7 +390,11 @@ def check_determinism(records: list[dict[str, Any]]) -> str:
         if differences:
             messages.append(f"{dataset}: {len(differences)} searcher trials repeated a grid point, largest "
                             f"difference in validation Dice {max(differences):.4f}")
-    return ("Reproducibility check (same setting, same seed, another process): " + "; ".join(messages) + ".") if messages else ""
+    return (
+        ("Reproducibility check (same setting, same seed, another process): " + "; ".join(messages) + ".")
+        if messages
+        else ""
+    )
 
 
 def plot(records: list[dict[str, Any]], args: argparse.Namespace, path: Path) -> None:

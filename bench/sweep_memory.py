@@ -142,7 +142,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--epochs", type=int, default=4)
     parser.add_argument("--iterations", type=int, default=20, help="training iterations per epoch")
     parser.add_argument("--repeats", type=int, default=3, help="pairs of sweeps (1 then 2 concurrent trials)")
-    parser.add_argument("--quick", action="store_true", help="one pair of sweeps of 2 trials, 1 epoch of 3 iterations (a check)")
+    parser.add_argument("--quick", action="store_true",
+                        help="one pair of sweeps of 2 trials, 1 epoch of 3 iterations (a check)")
     parser.add_argument("--out", type=Path)
     args = parser.parse_args(argv)
     if args.quick:

@@ -28,15 +28,14 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from _output import emit  # bench/ is on sys.path when a script runs
-
 import numpy as np
 import torch
+from _output import emit  # bench/ is on sys.path when a script runs
 
 from asymtune.data import create_dataset
+from asymtune.method.settings import from_paper_form
 from asymtune.models import create_model
 from asymtune.train.config import TrainConfig
-from asymtune.train.settings import from_paper_form
 from asymtune.train.trainer import Trainer
 
 SIDES = ("asymtune", "plain", "monai")

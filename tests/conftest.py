@@ -14,7 +14,9 @@ import torch
 REPO = Path(__file__).resolve().parents[1]
 
 
-def run_cli(*args: str, timeout: float = 600, check: bool = True, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+def run_cli(
+    *args: str, timeout: float = 600, check: bool = True, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
     """Run ``asymtune ARGS`` in a fresh process (as a user would) and capture its output."""
     result = subprocess.run(
         [sys.executable, "-m", "asymtune.cli", *args],
@@ -38,7 +40,7 @@ def _one_thread() -> Iterator[None]:
 
 
 @pytest.fixture(scope="session")
-def cli():  # noqa: ANN201
+def cli():
     """``cli("tune", "experiment=smoke", ...)`` runs the real command in a new process."""
     return run_cli
 

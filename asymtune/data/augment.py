@@ -2,9 +2,11 @@
 
 Samples that contain a rare class always go through the augmentation pipeline; the others do only
 with probability ``p_bg``. ``p_bg = 1`` is ordinary (symmetric) augmentation, ``p_bg = 0`` never
-touches a sample without rare voxels. Inside the pipeline every transform fires with its own
-probability, as in the authors' nnU-Net-based pipeline: rotation (+-15 degrees, p 0.2), scaling
-(0.85-1.25, p 0.2), elastic deformation (p 0.2), gamma (0.7-1.5, p 0.3), Gaussian noise, mirroring.
+touches a sample without rare voxels. That rule is part of the method
+(:func:`asymtune.method.samples_to_augment`); this module holds the pipeline. Inside the pipeline
+every transform fires with its own probability, as in the authors' nnU-Net-based pipeline:
+rotation (+-15 degrees, p 0.2), scaling (0.85-1.25, p 0.2), elastic deformation (p 0.2),
+gamma (0.7-1.5, p 0.3), Gaussian noise, mirroring.
 
 Everything runs batched in torch: rotation, scaling and the elastic displacement are folded into
 one sampling grid (``F.affine_grid`` plus a smoothed random displacement) that ``F.grid_sample``
@@ -26,6 +28,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from asymtune.data.registry import check_int, check_number, check_range
+from asymtune.method.augmentation import samples_to_augment
 
 
 class AsymmetricAugmenter:
@@ -119,10 +122,7 @@ class AsymmetricAugmenter:
             unchanged). Unmarked samples are returned bit-identical.
         """
         self._check_batch(images, labels)
-        rare_lookup = torch.tensor(self.rare, dtype=torch.bool, device=labels.device)
-        is_rare = rare_lookup[labels.clamp(min=0)] & (labels >= 0)
-        has_rare = is_rare.flatten(1).any(dim=1)  # (B,)
-        augmented = has_rare | (self._uniform(generator, images.shape[0], device=images.device) < self.p_bg)
+        augmented = samples_to_augment(labels, self.rare, self.p_bg, generator)  # (B,)
 
         out_images, out_labels = images.clone(), labels.clone()
         rows = augmented.nonzero().squeeze(1)
@@ -232,11 +232,7 @@ class AsymmetricAugmenter:
                 f"labels have shape {tuple(labels.shape)} and dtype {labels.dtype}: expected int64 "
                 f"labels of shape {expected} to match images {tuple(images.shape)}"
             )
-        if labels.numel() > 0 and int(labels.max()) >= len(self.rare):
-            raise ValueError(
-                f"labels contain class {int(labels.max())}: expected classes below {len(self.rare)}, "
-                f"the length of rare={list(self.rare)}"
-            )
+        # Labels beyond the flags of rare are refused by samples_to_augment.
 
     @staticmethod
     def _uniform(generator: torch.Generator, *size: int, device: torch.device) -> Tensor:
@@ -281,7 +277,7 @@ def _smooth_to_unit_std(noise: Tensor, sigma: float) -> Tensor:
         transfer = transfer.unsqueeze(-1) * torch.exp(-2.0 * math.pi**2 * sigma**2 * frequencies**2)
         full = torch.exp(-2.0 * math.pi**2 * sigma**2 * torch.fft.fftfreq(size) ** 2)
         gain *= float(full.square().mean().sqrt())
-    smoothed = torch.fft.irfftn(torch.fft.rfftn(noise.float(), dim=axes) * transfer, s=spatial, dim=axes)
+    smoothed: torch.Tensor = torch.fft.irfftn(torch.fft.rfftn(noise.float(), dim=axes) * transfer, s=spatial, dim=axes)
     return smoothed / gain
 
 

@@ -45,29 +45,33 @@ class Split:
     spacings: tuple[tuple[float, ...], ...] | None = None
 
     def __post_init__(self) -> None:
-        stacked = isinstance(self.images, np.ndarray)
-        if stacked != isinstance(self.labels, np.ndarray):
+        images, labels = self.images, self.labels
+        if isinstance(images, np.ndarray) != isinstance(labels, np.ndarray):
             raise ValueError("images and labels must both be stacked arrays or both tuples of per-case arrays")
-        if stacked:
-            if self.images.ndim != self.labels.ndim + 1:
+        if isinstance(images, np.ndarray) and isinstance(labels, np.ndarray):
+            if images.ndim != labels.ndim + 1:
                 raise ValueError(
-                    f"images have shape {self.images.shape} and labels {self.labels.shape}: "
+                    f"images have shape {images.shape} and labels {labels.shape}: "
                     "expected images (N, C_in, *spatial) and labels (N, *spatial)"
                 )
-            if self.images.shape[0] != self.labels.shape[0] or self.images.shape[2:] != self.labels.shape[1:]:
+            if images.shape[0] != labels.shape[0] or images.shape[2:] != labels.shape[1:]:
                 raise ValueError(
-                    f"images {self.images.shape} and labels {self.labels.shape} do not match: "
+                    f"images {images.shape} and labels {labels.shape} do not match: "
                     "expected the same number of cases and the same spatial shape"
                 )
         else:
             object.__setattr__(self, "images", tuple(self.images))
             object.__setattr__(self, "labels", tuple(self.labels))
             if len(self.images) != len(self.labels):
-                raise ValueError(f"{len(self.images)} images but {len(self.labels)} labels: expected one label per image")
+                raise ValueError(
+                    f"{len(self.images)} images but {len(self.labels)} labels: expected one label per image"
+                )
             for index, (image, label) in enumerate(zip(self.images, self.labels)):
                 _check_case(index, image, label)
             if len({image.shape[0] for image in self.images}) > 1 or len({label.ndim for label in self.labels}) > 1:
-                raise ValueError("cases differ in channel count or dimensionality: expected one C_in and one spatial_dims")
+                raise ValueError(
+                    "cases differ in channel count or dimensionality: expected one C_in and one spatial_dims"
+                )
         for name in ("case_ids", "spacings"):
             values = getattr(self, name)
             if values is not None:
@@ -76,7 +80,7 @@ class Split:
                     raise ValueError(f"{name} has {len(values)} entries for {len(self)} cases: expected one per case")
 
     def __len__(self) -> int:
-        return int(self.images.shape[0]) if self.is_stacked else len(self.images)
+        return int(self.images.shape[0]) if isinstance(self.images, np.ndarray) else len(self.images)
 
     @property
     def is_stacked(self) -> bool:

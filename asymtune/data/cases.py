@@ -11,6 +11,7 @@ volume.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import TYPE_CHECKING, TypedDict
 
 import numpy as np
 
@@ -18,10 +19,23 @@ from asymtune.data.base import SegmentationDataset, Split
 from asymtune.data.registry import check_int, create_dataset, register_dataset
 from asymtune.data.splits import split_cases
 
+if TYPE_CHECKING:
+    from asymtune.data.prepared import PreparedCase
+
 RARE_FRACTION = 0.02  # a foreground class under this share of training voxels counts as rare by default
 
 
-def _items(cases: Sequence, slice_axis: int | None) -> Split:
+class _SplitOptions(TypedDict):
+    """The keyword arguments of :func:`~asymtune.data.splits.split_cases` other than ``train_fraction``."""
+
+    seed: int
+    val_fraction: float
+    test_fraction: float
+    num_folds: int | None
+    fold: int
+
+
+def _items(cases: Sequence[PreparedCase], slice_axis: int | None) -> Split:
     """The split of ``cases`` (PreparedCase), whole or sliced along ``slice_axis``."""
     images, labels, ids, spacings = [], [], [], []
     for case in cases:
@@ -47,7 +61,10 @@ def _rare(class_names: tuple[str, ...], fractions: np.ndarray, names: Sequence[s
     if names is not None:
         unknown = [name for name in names if name not in class_names[1:]]
         if unknown:
-            raise ValueError(f"rare_classes={list(names)}: {unknown} are not foreground classes; expected some of {list(class_names[1:])}")
+            raise ValueError(
+                f"rare_classes={list(names)}: {unknown} are not foreground classes; "
+                f"expected some of {list(class_names[1:])}"
+            )
         return tuple(class_names.index(name) for name in names)
     rare = tuple(c for c in range(1, len(class_names)) if fractions[c] < RARE_FRACTION)
     return rare or (1 + int(np.argmin(fractions[1:])),)
@@ -93,8 +110,9 @@ def nnunet_dataset(
         if prepared.spatial_dims != 3:
             raise ValueError(f"slice_axis={slice_axis}: the dataset at {root} is 2-D; expected null")
     by_id = {case.case_id: case for case in prepared.cases}
-    options = {"seed": seed, "val_fraction": val_fraction, "test_fraction": test_fraction,
-               "num_folds": num_folds, "fold": fold}
+    options: _SplitOptions = {
+        "seed": seed, "val_fraction": val_fraction, "test_fraction": test_fraction, "num_folds": num_folds, "fold": fold
+    }
     split = split_cases(list(by_id), train_fraction=train_fraction, **options)
     train, val, test = (_items([by_id[i] for i in ids], slice_axis) for ids in (split.train, split.val, split.test))
     # The default rare classes come from the whole training split, whatever train_fraction takes of it,
@@ -119,5 +137,7 @@ def nnunet_dataset(
 def decathlon_dataset(*, root: str, **params: object) -> SegmentationDataset:
     """A dataset folder in the Medical Segmentation Decathlon layout (same options as ``nnunet``)."""
     if "layout" in params:
-        raise ValueError(f"dataset 'decathlon' has no parameter 'layout' (got layout={params['layout']!r}): use source nnunet")
+        raise ValueError(
+            f"dataset 'decathlon' has no parameter 'layout' (got layout={params['layout']!r}): use source nnunet"
+        )
     return create_dataset("nnunet", root=root, layout="decathlon", **params)

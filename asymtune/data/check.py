@@ -227,7 +227,7 @@ def _load(path: Path, name: str, defects: list[str]) -> tuple[Any, np.ndarray | 
     try:
         image: Any = nib.load(str(path))  # a SpatialImage (affine, dataobj, header)
         data = np.asanyarray(image.dataobj)
-    except Exception as error:  # noqa: BLE001  (nibabel raises many types for a broken file)
+    except Exception as error:  # nibabel raises many types for a broken file
         message = " ".join(str(error).replace(str(path), path.name).split())
         defects.append(f"{name}: cannot be read by nibabel ({type(error).__name__}: {message})")
         return None, None

@@ -153,8 +153,10 @@ def _detect(root: Path, description: dict[str, Any]) -> str:
     raise DatasetError(
         root,
         [
-            "dataset.json: cannot tell the layout: expected 'channel_names' and 'file_ending' (nnU-Net v2) "
-            "or 'training' and 'modality' (Decathlon)"
+            (
+                "dataset.json: cannot tell the layout: expected 'channel_names' and 'file_ending' (nnU-Net v2) "
+                "or 'training' and 'modality' (Decathlon)"
+            )
         ],
     )
 

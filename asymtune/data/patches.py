@@ -10,6 +10,7 @@ with zeros (background). Only the patch is read, so memory-mapped cases stay on 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from types import EllipsisType
 
 import numpy as np
 
@@ -32,12 +33,15 @@ def crop(array: np.ndarray, starts: Sequence[int], patch: Sequence[int]) -> np.n
     dims = len(patch)
     spatial = array.shape[-dims:]
     out = np.zeros(array.shape[:-dims] + tuple(patch), dtype=array.dtype)
-    source, target = [], []
+    source: list[slice] = []
+    target: list[slice] = []
     for start, size, length in zip(starts, patch, spatial):
         low, high = max(start, 0), min(start + size, length)
         source.append(slice(low, max(high, low)))
         target.append(slice(low - start, low - start + max(high - low, 0)))
-    out[(..., *target)] = array[(..., *source)]
+    into: tuple[EllipsisType | slice, ...] = (..., *target)
+    window: tuple[EllipsisType | slice, ...] = (..., *source)
+    out[into] = array[window]
     return out
 
 
@@ -84,7 +88,7 @@ class PatchSampler:
         """One batch; every draw comes from ``rng``, so a seeded generator repeats it."""
         n = len(self.split)
         cases = rng.choice(n, size=batch_size, replace=batch_size > n)
-        forced_from = batch_size - int(round(batch_size * self.oversample))
+        forced_from = batch_size - round(batch_size * self.oversample)
         images, labels = [], []
         for position, case in enumerate(cases):
             image, label = self.split.images[case], self.split.labels[case]

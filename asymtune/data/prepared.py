@@ -209,8 +209,10 @@ def _ct_statistics(found: DatasetLayout) -> dict[int, dict[str, float]]:
             raise DatasetError(
                 found.root,
                 [
-                    f"dataset.json: channel {channel} is '{found.channel_names[channel]}' but no case has foreground "
-                    "(label > 0): CT normalisation needs foreground intensities"
+                    (
+                        f"dataset.json: channel {channel} is '{found.channel_names[channel]}' but no case has "
+                        "foreground (label > 0): CT normalisation needs foreground intensities"
+                    )
                 ],
             )
         lower, upper = np.percentile(pooled, [0.5, 99.5])
@@ -233,7 +235,8 @@ def _normalise(channel: np.ndarray, name: str, statistics: dict[str, float] | No
         assert statistics is not None
         clipped = np.clip(data, statistics["lower"], statistics["upper"])
         return (clipped - statistics["mean"]) / max(statistics["std"], 1e-8)
-    return (data - data.mean()) / max(float(data.std()), 1e-8)
+    normalised: np.ndarray = (data - data.mean()) / max(float(data.std()), 1e-8)
+    return normalised
 
 
 def _open(folder: Path, root: Path) -> PreparedDataset:

@@ -126,7 +126,7 @@ def check_int(name: str, value: Any, minimum: int, maximum: int | None = None) -
         isinstance(value, bool)
         or not isinstance(value, Integral)
         or value < minimum
-        or (maximum is not None and value > maximum)
+        or (maximum is not None and int(value) > maximum)  # int() of an Integral is exact
     ):
         raise ValueError(f"{name}={value!r}: expected {expected}")
     return int(value)
@@ -140,7 +140,7 @@ def check_number(name: str, value: Any, low: float, high: float, low_open: bool 
         or not math.isfinite(value)
         or value < low
         or (low_open and value == low)
-        or value > high
+        or not value <= high  # numbers.Real declares only < and <= (value is finite here)
     ):
         bracket = "(" if low_open else "["
         raise ValueError(f"{name}={value!r}: expected a number in {bracket}{low}, {high}]")

@@ -52,7 +52,9 @@ def split_cases(
             expected = "(0, 1]" if low_open else "[0, 1)"
             raise ValueError(f"data.params.{name}={value}: expected a number in {expected}")
     if num_folds is not None and (num_folds < 2 or not 0 <= fold < num_folds):
-        raise ValueError(f"data.params.num_folds={num_folds}, fold={fold}: expected num_folds >= 2 and 0 <= fold < num_folds")
+        raise ValueError(
+            f"data.params.num_folds={num_folds}, fold={fold}: expected num_folds >= 2 and 0 <= fold < num_folds"
+        )
     ids = sorted(case_ids)
     if len(set(ids)) != len(ids):
         raise ValueError("case ids are not unique: expected one entry per case")

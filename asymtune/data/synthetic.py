@@ -275,7 +275,8 @@ def _acquire(rng: np.random.Generator, content: FloatArray, acquisition: _Acquis
     gain = np.exp(acquisition.bias_field * _bias_field(rng, content.shape))
     image = (_TISSUE_LEVEL + content) * gain
     image += acquisition.noise * rng.standard_normal(content.shape)
-    return (image - image.mean()) / image.std()
+    normalised: FloatArray = (image - image.mean()) / image.std()
+    return normalised
 
 
 def _bias_field(rng: np.random.Generator, shape: tuple[int, ...]) -> FloatArray:
@@ -408,7 +409,8 @@ def _unit_vector(rng: np.random.Generator, spatial_dims: int) -> FloatArray:
 
 
 def _unit_ball_volume(spatial_dims: int) -> float:
-    return math.pi ** (spatial_dims / 2) / math.gamma(spatial_dims / 2 + 1)
+    volume: float = math.pi ** (spatial_dims / 2) / math.gamma(spatial_dims / 2 + 1)
+    return volume
 
 
 def _bounding_box(mask: BoolArray, margin: int) -> tuple[slice, ...]:
@@ -440,7 +442,8 @@ def _gaussian_smooth(field: FloatArray, sigma: float) -> FloatArray:
 def _gaussian_transfer(shape: tuple[int, ...], sigma: float) -> FloatArray:
     frequencies = [np.fft.fftfreq(size) for size in shape[:-1]] + [np.fft.rfftfreq(shape[-1])]
     squared = sum(f**2 for f in np.meshgrid(*frequencies, indexing="ij"))
-    return np.exp(-2.0 * math.pi**2 * sigma**2 * squared)
+    transfer: FloatArray = np.exp(-2.0 * math.pi**2 * sigma**2 * squared)
+    return transfer
 
 
 # --------------------------------------------------------------------------------------------

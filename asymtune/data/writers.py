@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -144,6 +145,6 @@ def _save(array: np.ndarray, affine: np.ndarray, path: Path) -> None:
 
     if array.ndim == 2:
         array = array[:, :, None]  # (X, Y, 1): nnU-Net's 2-D convention
-    image = nib.Nifti1Image(np.asarray(array), affine)
+    image: Any = nib.Nifti1Image(np.asarray(array), affine)  # type: ignore[no-untyped-call]  # nibabel is unannotated
     image.header.set_xyzt_units("mm")
     nib.save(image, str(path))

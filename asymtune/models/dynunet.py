@@ -29,7 +29,7 @@ def dynunet(
 
     if depth < 3:  # MONAI's DynUNet needs at least three levels
         raise ValueError(f"model.depth={depth}: expected an integer >= 3 for dynunet")
-    return DynUNet(
+    model: nn.Module = DynUNet(
         spatial_dims=spatial_dims,
         in_channels=in_channels,
         out_channels=num_classes,
@@ -41,3 +41,4 @@ def dynunet(
         res_block=residual,
         deep_supervision=False,
     )
+    return model

@@ -14,17 +14,16 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+from asymtune.confirm.options import DecisionOptions
+from asymtune.confirm.retrain import Confirmation, Job, read_confirmation
+from asymtune.confirm.select import class_dice, classes_disagree, find_baseline, pareto_front, select_best
 from asymtune.data.loading import load_dataset
-from asymtune.losses import logit_shift_summary
-from asymtune.report.collect import TrialRecord, load_trials
-from asymtune.report.confirm import Confirmation, Job, read_confirmation, read_distances
+from asymtune.method import logit_shift_summary, plot_logit_shift
 from asymtune.report.export import dataset_fingerprint, provenance_record, trial_train_config, write_export
 from asymtune.report.importance import class_importances, searched_keys
-from asymtune.report.options import DecisionOptions
 from asymtune.report.plots import (
     plot_history,
     plot_importance,
-    plot_logit_shift,
     plot_marginals,
     plot_parallel_coordinates,
     plot_pareto,
@@ -32,22 +31,13 @@ from asymtune.report.plots import (
 )
 from asymtune.report.render import DatasetReport, render_html, render_markdown, summary_table
 from asymtune.report.results import TABLE_METRICS, confirmed_results, describe_settings, metric_key
-from asymtune.report.select import class_dice, classes_disagree, find_baseline, pareto_front, select_best
-from asymtune.search.storage import is_directory
-from asymtune.search.trainable import FIXED_KEY
+from asymtune.results.distances import load_distances
+from asymtune.results.layout import REPORT_JSON, read_manifest
+from asymtune.results.storage import is_directory
+from asymtune.results.trials import TrialRecord, load_trials
 from asymtune.tracking.confirmation import DISTANCES_ARTIFACT, TAG_REGISTERED, download
 
 log = logging.getLogger(__name__)
-MANIFEST = "sweep.json"
-REPORT_JSON = "report.json"
-
-
-def read_manifest(output_dir: Path) -> dict[str, Any]:
-    """The sweep manifest, with a clear error when ``output_dir`` holds no sweep."""
-    path = output_dir / MANIFEST
-    if not path.is_file():
-        raise FileNotFoundError(f"{path} does not exist: expected the output_dir of an 'asymtune tune' run")
-    return json.loads(path.read_text())
 
 
 def _sweep_notes(report: DatasetReport, options: DecisionOptions) -> None:
@@ -126,7 +116,7 @@ def _distances(report: DatasetReport, client: Any, directory: Path) -> dict[str,
     for label, run_id in sides.items():
         path = download(client, run_id, DISTANCES_ARTIFACT, directory / run_id)
         if path is not None:
-            result[label] = read_distances(path)
+            result[label] = load_distances(path)
     return result
 
 
@@ -171,7 +161,7 @@ def _export(report: DatasetReport, name: str, entry: dict[str, Any], manifest: d
     trial = report.selected
     if trial is None:
         return None
-    fixed = trial.config[FIXED_KEY]
+    spec = trial.spec
     fields: dict[str, Any] = {
         "sweep_id": manifest["sweep_id"], "dataset": name, "trial_id": trial.trial_id,
         "confirmed": report.results is not None,
@@ -183,7 +173,7 @@ def _export(report: DatasetReport, name: str, entry: dict[str, Any], manifest: d
                    "experiment": manifest["mlflow"]["experiment_name"], "parent_run_id": entry.get("parent_run_id")},
         "optuna": {"storage": manifest.get("optuna_storage"), "study": entry.get("study_name")},
         "search_space": manifest.get("search_space"),
-        "dataset_fingerprint": dataset_fingerprint(load_dataset(fixed["dataset"], name).fingerprint, fixed["dataset"]),
+        "dataset_fingerprint": dataset_fingerprint(load_dataset(spec.dataset, name).fingerprint, spec.dataset),
     }
     if report.results is not None and report.confirmation is not None:
         seed = report.results.seeds[0]

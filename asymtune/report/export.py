@@ -17,8 +17,7 @@ from typing import Any
 
 import yaml
 
-from asymtune.report.collect import TrialRecord
-from asymtune.search.trainable import FIXED_KEY
+from asymtune.results.trials import TrialRecord
 from asymtune.versions import code_version, library_versions
 
 TRAIN_KEYS = ("dataset_name", "data", "model", "train", "settings")
@@ -27,13 +26,9 @@ TRAIN_KEYS = ("dataset_name", "data", "model", "train", "settings")
 def trial_train_config(trial: TrialRecord) -> dict[str, Any]:
     """The train config of a sweep trial as it ran (``train.epochs``: the epochs it trained,
     fewer than configured when ASHA stopped it)."""
-    fixed = trial.config[FIXED_KEY]
-    train = dict(fixed["train"])
-    train["epochs"] = trial.epochs
-    return {
-        "dataset_name": fixed["dataset_name"], "data": fixed["dataset"], "model": dict(fixed["model"]),
-        "train": train, "settings": trial.settings.to_dict(),
-    }
+    run = trial.spec.run_config(trial.settings)
+    run["train"]["epochs"] = trial.epochs
+    return run
 
 
 def dataset_fingerprint(fingerprint: str, spec: dict[str, Any]) -> str:
@@ -66,7 +61,7 @@ def write_export(train_config: dict[str, Any], provenance: dict[str, Any], folde
     folder.mkdir(parents=True, exist_ok=True)
     config_path = folder / f"{name}.yaml"
     record_path = folder / f"{name}.provenance.json"
-    short = {
+    short: dict[str, Any] = {
         key: provenance[key]
         for key in (
             "sweep_id", "trial_id", "seed", "confirmed", "mlflow_run_id", "test_metrics", "code_version", "exported_at"
@@ -98,5 +93,5 @@ def experiment_file(train_config: dict[str, Any]) -> str:
         "# @package _global_\n"
         f"# The setting asymtune chose for dataset {name!r}. Copy this file to conf/experiment/{name}.yaml, then:\n"
         f"#   asymtune train experiment={name}\n"
-        + yaml.safe_dump(body, sort_keys=False)
+        + str(yaml.safe_dump(body, sort_keys=False))
     )

@@ -1,7 +1,7 @@
 """How much each searched value matters for each class: Optuna's PED-ANOVA importance per class.
 
 The sweep's Optuna study stores one objective per trial; the per-class validation Dice of each
-trial comes from Ray Tune's results (:class:`asymtune.report.collect.TrialRecord`). For each
+trial comes from Ray Tune's results (:class:`asymtune.results.trials.TrialRecord`). For each
 foreground class an in-memory study is built from the trials' searched values and that class's
 Dice, and ``optuna.importance.get_param_importances`` with ``PedAnovaImportanceEvaluator``
 (Watanabe et al., IJCAI 2023) says which values separate the best trials from the rest. PED-ANOVA
@@ -17,9 +17,8 @@ from collections.abc import Sequence
 import optuna
 from optuna.distributions import BaseDistribution, CategoricalDistribution, FloatDistribution, IntDistribution
 
-from asymtune.report.collect import TrialRecord
+from asymtune.results.trials import TrialRecord
 from asymtune.search.space import SearchSpace
-from asymtune.search.trainable import FIXED_KEY
 
 MIN_TRIALS = 3
 """Fewer trials with a result than this and no importance is computed (PED-ANOVA needs two
@@ -28,8 +27,8 @@ trials in its top quantile and at least one more in the region around it)."""
 
 def distributions(trial: TrialRecord) -> dict[str, BaseDistribution]:
     """The Optuna distribution of every searched value of the sweep ``trial`` belongs to."""
-    fixed = trial.config[FIXED_KEY]
-    space = SearchSpace.from_mapping(fixed["space"], fixed["space_path"]).bind(fixed["class_names"], fixed["rare"])
+    spec = trial.spec
+    space = SearchSpace.from_mapping(spec.space, spec.space_path).bind(spec.class_names, spec.rare)
     result: dict[str, BaseDistribution] = {}
     for dim in space.dimensions:
         if dim.low == dim.high and dim.type in ("float", "int"):
@@ -52,7 +51,7 @@ def class_importances(trials: Sequence[TrialRecord], class_names: Sequence[str])
     if len(finished) < MIN_TRIALS:
         return {}
     dists = distributions(finished[0])
-    result = {}
+    result: dict[str, dict[str, float]] = {}
     verbosity = optuna.logging.get_verbosity()
     optuna.logging.set_verbosity(optuna.logging.WARNING)  # no "study created" line per class
     try:
@@ -90,7 +89,7 @@ def _cast(value: object, dist: BaseDistribution) -> object:
     if isinstance(dist, FloatDistribution):
         return float(value)  # type: ignore[arg-type]
     if isinstance(dist, IntDistribution):
-        return int(value)  # type: ignore[arg-type]
+        return int(value)  # type: ignore[call-overload]
     return value
 
 

@@ -10,18 +10,18 @@ from pathlib import Path
 import matplotlib
 
 matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
+import matplotlib.pyplot as plt
+import numpy as np
+from matplotlib.figure import Figure
 
-from asymtune.report.collect import TrialRecord  # noqa: E402
-from asymtune.report.stats import Summary  # noqa: E402
-from asymtune.train.diagnostics import plot_logit_shift  # noqa: E402,F401  (re-exported for the report)
+from asymtune.confirm.stats import Summary
+from asymtune.results.trials import TrialRecord
 
 METRICS = ("dice", "sensitivity", "precision")
 MAX_KEYS = 6  # searched values drawn in the marginal plots (the most important first)
 
 
-def _save(fig: plt.Figure, path: Path, tight: bool = True) -> Path:
+def _save(fig: Figure, path: Path, tight: bool = True) -> Path:
     if tight:  # slow for grids of many panels, which set their spacing themselves
         fig.tight_layout()
     fig.savefig(path, dpi=90)
@@ -63,8 +63,8 @@ def plot_history(
     """Validation objective per epoch for every trial; highlighted trials drawn in colour."""
     fig, ax = plt.subplots(figsize=(6, 3.5))
     for trial in trials:
-        epochs = [row.get("training_iteration") for row in trial.history]
-        values = [row.get(metric) for row in trial.history]
+        epochs = [_number(row.get("training_iteration")) for row in trial.history]
+        values = [_number(row.get(metric)) for row in trial.history]
         label = highlight.get(trial.trial_id)
         if label:
             ax.plot(epochs, values, marker="o", linewidth=2, label=f"{label} ({trial.trial_id})")

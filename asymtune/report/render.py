@@ -11,10 +11,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from asymtune.report.collect import TrialRecord
-from asymtune.report.confirm import Confirmation
+from asymtune.confirm.retrain import Confirmation
+from asymtune.confirm.stats import Summary, t_summary
 from asymtune.report.results import TABLE_METRICS, ConfirmedResults, describe_settings, metric_key
-from asymtune.report.stats import Summary, t_summary
+from asymtune.results.trials import TrialRecord
 
 
 @dataclass

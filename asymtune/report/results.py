@@ -1,6 +1,6 @@
 """The confirmed numbers of one dataset: per class and metric, the selected setting and the
 baseline over seeds (mean, spread, interval) and their paired difference, read from the
-confirmation's MLflow runs (:class:`asymtune.report.confirm.Confirmation`)."""
+confirmation's MLflow runs (:class:`asymtune.confirm.retrain.Confirmation`)."""
 
 from __future__ import annotations
 
@@ -9,9 +9,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from asymtune.report.confirm import Confirmation
-from asymtune.report.stats import Summary, paired_difference, t_summary
-from asymtune.train.settings import AsymmetrySettings
+from asymtune.confirm.retrain import Confirmation
+from asymtune.confirm.stats import Summary, paired_difference, t_summary
+from asymtune.method.settings import AsymmetrySettings
 
 TABLE_METRICS = (("dice", "Dice"), ("sensitivity", "sensitivity"), ("precision", "precision"), ("hd95", "HD95 (mm)"))
 """Per-class test metrics of the report: Dice, sensitivity, precision over the pooled voxels of

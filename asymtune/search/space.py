@@ -4,6 +4,16 @@ A space file has ``form`` (``paper`` or ``per_class``), ``params`` (what Optuna 
 ``fixed`` (settings every trial shares) and ``anchors`` (named settings evaluated first, such as
 the baseline and the authors' defaults). Everything is checked against the dataset's classes in
 :meth:`SearchSpace.bind` before any trial starts.
+
+The rare set ``r`` is named by a keyword in anchors, and searched either flag by flag
+(``rare: {type: rare_set}``, one yes/no per foreground class) or among keywords
+(``rare: {type: categorical, choices: [dataset, every_class]}``):
+
+- ``none``: no class is rare;
+- ``all``: every foreground class is rare (still asymmetric: the background is not);
+- ``dataset``: the dataset's rare classes;
+- ``every_class``: every class is rare, the background included (``r`` all ones): the paper's
+  symmetric control of margin, adversarial training and augmentation (method.md section 2).
 """
 
 from __future__ import annotations
@@ -15,13 +25,14 @@ from typing import Any
 
 import yaml
 
-from asymtune.train.settings import AsymmetrySettings, from_paper_form
+from asymtune.method.settings import AsymmetrySettings, from_paper_form
+from asymtune.results.layout import SETTINGS_KEY
 
 FORMS = ("paper", "per_class")
 PARAM_TYPES = ("float", "int", "categorical", "bool", "rare_set")
 SCALAR_SETTINGS = ("mixup_alpha", "mixup_margin", "mixup_symmetric", "adv_eps", "adv_xi", "aug_p_bg", "schedule")
 VECTOR_SETTINGS = ("margin", "gamma")
-RARE_KEYWORDS = ("none", "all", "dataset")
+RARE_KEYWORDS = ("none", "all", "dataset", "every_class")
 
 
 class SearchSpaceError(ValueError):
@@ -116,6 +127,8 @@ def _parse_param(path: str, name: str, spec: Any, form: str) -> ParamSpec:
         if name != "rare":
             raise SearchSpaceError(f"{where}: a rare_set must be named 'rare'")
         return ParamSpec(name=name, type=kind)
+    if name == "rare":
+        return _parse_rare_keywords(where, spec)
     if name not in (*VECTOR_SETTINGS, *SCALAR_SETTINGS):
         raise SearchSpaceError(
             f"{where}: unknown setting {name!r}: expected one of {(*VECTOR_SETTINGS, *SCALAR_SETTINGS, 'rare')}"
@@ -141,6 +154,22 @@ def _parse_param(path: str, name: str, spec: Any, form: str) -> ParamSpec:
             raise SearchSpaceError(f"{where}.choices: expected a non-empty list")
         return ParamSpec(name=name, type=kind, choices=tuple(choices), per_class=per_class)
     return ParamSpec(name=name, type="bool", per_class=per_class)
+
+
+def _parse_rare_keywords(where: str, spec: Mapping[str, Any]) -> ParamSpec:
+    """``rare: {type: categorical, choices: [...]}``: the rare set searched among keywords."""
+    choices = spec.get("choices")
+    if spec["type"] != "categorical" or not isinstance(choices, Sequence) or isinstance(choices, str) or not choices:
+        raise SearchSpaceError(
+            f"{where}: expected type rare_set (one flag per foreground class) or type categorical with "
+            f"choices among {RARE_KEYWORDS}"
+        )
+    unknown = [choice for choice in choices if choice not in RARE_KEYWORDS]
+    if unknown or len(set(choices)) != len(choices):
+        raise SearchSpaceError(
+            f"{where}.choices={list(choices)}: expected distinct keywords among {RARE_KEYWORDS}"
+        )
+    return ParamSpec(name="rare", type="categorical", choices=tuple(choices))
 
 
 def _as_bounds(where: str, value: Any, count: int, class_labels: Sequence[str]) -> list[float]:
@@ -170,7 +199,8 @@ class BoundSpace:
     """A search space expanded for one dataset; picklable, usable as Optuna define-by-run.
 
     Optuna parameter names: scalars keep their name (``margin``), per-class values become
-    ``margin.<class>``, the rare set ``rare.<class>`` (foreground classes only).
+    ``margin.<class>``, the rare set ``rare.<class>`` (foreground classes only), or ``rare`` (a
+    keyword of :data:`RARE_KEYWORDS`) when it is searched among keywords.
     """
 
     def __init__(self, space: SearchSpace, class_names: tuple[str, ...], dataset_rare: tuple[int, ...]) -> None:
@@ -180,7 +210,9 @@ class BoundSpace:
         num_classes = len(class_names)
         for index in dataset_rare:
             if not 0 < index < num_classes:
-                raise SearchSpaceError(f"dataset rare class {index}: expected a foreground class in 1..{num_classes - 1}")
+                raise SearchSpaceError(
+                    f"dataset rare class {index}: expected a foreground class in 1..{num_classes - 1}"
+                )
         dims: list[_Dimension] = []
         for spec in space.params:
             where = f"{space.path}: params.{spec.name}"
@@ -199,35 +231,57 @@ class BoundSpace:
                 highs = _as_bounds(f"{where}.high", spec.high, len(keys), labels)
                 for key, low, high in zip(keys, lows, highs):
                     if not low <= high or (spec.log and low <= 0):
-                        raise SearchSpaceError(f"{where}: low={low}, high={high}: expected low <= high (and low > 0 if log)")
+                        raise SearchSpaceError(
+                            f"{where}: low={low}, high={high}: expected low <= high (and low > 0 if log)"
+                        )
                     dims.append(_Dimension(key, spec.type, low, high, spec.log))
             else:
                 dims += [_Dimension(key, spec.type, choices=spec.choices) for key in keys]
         self.dimensions = tuple(dims)
         self._keys = {d.key for d in dims}
+        self.anchor_points()  # an anchor that the space cannot hold stops here, before any trial
 
     # ---------------------------------------------------------------- Optuna define-by-run
-    def __call__(self, trial: Any) -> None:
-        """Optuna define-by-run: suggest every dimension on ``trial``."""
+    def __call__(self, trial: Any) -> dict[str, Any]:
+        """Optuna define-by-run: suggest every dimension on ``trial``; returns the constant part of
+        the trial's config, ``{"settings": <the per-class setting the point stands for>}``, so that a
+        trial and everything that reads it later need no search space to know what it trained."""
+        params: dict[str, Any] = {}
         for dim in self.dimensions:
             if dim.type == "float":
-                trial.suggest_float(dim.key, dim.low, dim.high, log=dim.log)
+                params[dim.key] = trial.suggest_float(dim.key, dim.low, dim.high, log=dim.log)
             elif dim.type == "int":
-                trial.suggest_int(dim.key, int(dim.low), int(dim.high), log=dim.log)
+                params[dim.key] = trial.suggest_int(dim.key, int(dim.low), int(dim.high), log=dim.log)
             elif dim.type == "categorical":
-                trial.suggest_categorical(dim.key, list(dim.choices))
+                params[dim.key] = trial.suggest_categorical(dim.key, list(dim.choices))
             else:
-                trial.suggest_categorical(dim.key, [False, True])
+                params[dim.key] = trial.suggest_categorical(dim.key, [False, True])
+        return {SETTINGS_KEY: self.to_settings(params).to_dict()}
 
     @property
     def keys(self) -> list[str]:
         return [d.key for d in self.dimensions]
 
     # ------------------------------------------------------------------- params <-> settings
+    def rare_from_keyword(self, keyword: str) -> tuple[bool, ...]:
+        """The rare flags (one per class, background first) a keyword of :data:`RARE_KEYWORDS` names."""
+        count = len(self.class_names)
+        if keyword == "none":
+            return (False,) * count
+        if keyword == "all":  # every foreground class
+            return (False,) + (True,) * (count - 1)
+        if keyword == "every_class":  # the background too: the symmetric control
+            return (True,) * count
+        if keyword == "dataset":
+            return tuple(index in self.dataset_rare for index in range(count))
+        raise SearchSpaceError(f"{self.space.path}: rare={keyword!r}: expected one of {RARE_KEYWORDS}")
+
     def _rare_flags(self, params: Mapping[str, Any]) -> tuple[bool, ...]:
         if any(key.startswith("rare.") for key in self._keys):
             return (False,) + tuple(bool(params[f"rare.{name}"]) for name in self.class_names[1:])
-        return tuple(index in self.dataset_rare for index in range(len(self.class_names)))
+        if "rare" in self._keys:
+            return self.rare_from_keyword(str(params["rare"]))
+        return self.rare_from_keyword("dataset")
 
     def to_settings(self, params: Mapping[str, Any]) -> AsymmetrySettings:
         """The per-class settings one point of this space stands for."""
@@ -248,31 +302,57 @@ class BoundSpace:
         return AsymmetrySettings(margin=vectors["margin"], gamma=vectors["gamma"], rare=rare, **scalars)
 
     def anchor_points(self) -> dict[str, dict[str, Any]]:
-        """The anchors as Optuna parameter dicts of this space, clipped to its bounds."""
+        """The anchors as Optuna parameter dicts of this space, clipped to its bounds.
+
+        Raises:
+            SearchSpaceError: if an anchor's rare set cannot be written in this space's
+                parameters: a keyword missing from the searched ``rare`` choices, or
+                ``every_class`` in a space that cannot make the background rare.
+        """
         points = {}
         for name, anchor in self.space.anchors.items():
             keyword = anchor.get("rare", "dataset")
-            rare = {
-                "none": [False] * len(self.class_names),
-                "all": [False] + [True] * (len(self.class_names) - 1),
-                "dataset": [i in self.dataset_rare for i in range(len(self.class_names))],
-            }[keyword]
+            rare = list(self.rare_from_keyword(keyword))
             settings = from_paper_form(
                 len(self.class_names), rare, margin=float(anchor.get("margin", 0.0)),
                 gamma=float(anchor.get("gamma", 0.0)),
             )
             point: dict[str, Any] = {}
             for dim in self.dimensions:
-                if dim.key.startswith("rare."):
-                    value: Any = rare[self.class_names.index(dim.key[5:])]
+                if dim.key == "rare":  # searched among keywords
+                    value: Any = keyword
+                elif dim.key.startswith("rare."):
+                    value = rare[self.class_names.index(dim.key[5:])]
                 elif "." in dim.key:
                     vector, cls = dim.key.split(".", 1)
                     value = getattr(settings, vector)[self.class_names.index(cls)]
                 else:
-                    value = anchor.get(dim.key, 0.0 if dim.type in ("float", "int") else dim.choices[0] if dim.choices else False)
+                    value = anchor.get(
+                        dim.key, 0.0 if dim.type in ("float", "int") else dim.choices[0] if dim.choices else False
+                    )
                 if dim.type in ("float", "int"):
                     value = min(max(float(value), dim.low), dim.high)
                     value = int(value) if dim.type == "int" else value
                 point[dim.key] = value
+            self._check_anchor_rare(name, keyword, tuple(rare), point)
             points[name] = point
         return points
+
+    def _check_anchor_rare(self, name: str, keyword: str, rare: tuple[bool, ...], point: Mapping[str, Any]) -> None:
+        """Refuse an anchor whose rare set the point would replace by another one.
+
+        Spaces that do not search ``rare`` have always run their anchors with the dataset's rare
+        classes whatever keyword the anchor names (the baseline's ``rare: none`` changes nothing
+        there); only ``every_class``, whose point is the symmetric control, is held to its word.
+        """
+        where = f"{self.space.path}: anchors.{name}.rare={keyword!r}"
+        if "rare" in self._keys:
+            choices = next(dim.choices for dim in self.dimensions if dim.key == "rare")
+            if keyword not in choices:
+                raise SearchSpaceError(f"{where}: expected one of the searched choices {list(choices)}")
+        elif keyword == "every_class" and self._rare_flags(point) != rare:
+            raise SearchSpaceError(
+                f"{where}: this space cannot make the background rare (a rare_set has one flag per foreground "
+                "class; without a rare param every trial uses the dataset's rare classes); expected "
+                f"rare: {{type: categorical, choices: [..., every_class]}} in its params"
+            )

@@ -7,7 +7,7 @@ the last epoch), the Optuna study in an RDB storage, MLflow logging from the dri
 Running the same command on the same ``output_dir`` restores an interrupted sweep with
 ``Tuner.restore`` (finished trials are not rerun) and leaves a finished one as it is.
 Trial results live under ``storage_path`` (a local path or an object-store URI, see
-:mod:`asymtune.search.storage`).
+:mod:`asymtune.results.storage`).
 """
 
 from __future__ import annotations
@@ -16,7 +16,6 @@ import logging
 import math
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -25,11 +24,12 @@ from ray import tune
 from ray.tune.schedulers import ASHAScheduler
 from ray.tune.search.optuna import OptunaSearch
 
-from asymtune.data.base import SegmentationDataset
+from asymtune.results.layout import FIXED_KEY
+from asymtune.results.spec import TrialSpec
+from asymtune.results.storage import join_location
+from asymtune.search.plan import DatasetPlan
 from asymtune.search.space import BoundSpace
-from asymtune.search.storage import join_location
-from asymtune.search.trainable import FIXED_KEY, run_trial, settings_from_trial_config
-from asymtune.tracking.mlflow_tracker import MLflowSweepTracker
+from asymtune.search.trainable import run_trial
 
 log = logging.getLogger(__name__)
 
@@ -42,37 +42,6 @@ os.environ.setdefault("TUNE_WARN_EXCESSIVE_EXPERIMENT_CHECKPOINT_SYNC_THRESHOLD_
 def trial_name(trial: tune.experiment.Trial) -> str:
     """Short trial names (the default embeds the whole config)."""
     return f"trial_{trial.trial_id}"
-
-
-@dataclass(frozen=True)
-class DatasetPlan:
-    """Everything checked before a dataset's sweep starts.
-
-    Attributes:
-        name: the dataset's name in the sweep (``data.sets.<name>``).
-        spec: its config entry (``source`` and ``params``).
-        dataset: the loaded dataset (class names, sizes).
-        space: the search space bound to its classes.
-    """
-
-    name: str
-    spec: dict[str, Any]
-    dataset: SegmentationDataset
-    space: BoundSpace
-
-
-class TrialParams:
-    """Maps a trial config to flat MLflow params: per-class settings plus Optuna's raw values."""
-
-    def __init__(self, class_names: tuple[str, ...]) -> None:
-        self.class_names = class_names
-
-    def __call__(self, config: Mapping[str, Any]) -> dict[str, Any]:
-        settings = settings_from_trial_config(dict(config))
-        params = settings.flat_params(self.class_names)
-        params.update({f"search.{k}": v for k, v in config.items() if k != FIXED_KEY})
-        params["is_baseline"] = settings.is_baseline
-        return params
 
 
 def experiment_path(storage_path: str, dataset_name: str) -> str:
@@ -97,25 +66,24 @@ def decision_epochs(epochs: int, grace_period: int, reduction_factor: float) -> 
     return sorted(epoch for epoch in ends if 1 <= epoch <= epochs)
 
 
-def fixed_trial_config(plan: DatasetPlan, cfg: Mapping[str, Any]) -> dict[str, Any]:
+def trial_spec_of(plan: DatasetPlan, cfg: Mapping[str, Any]) -> TrialSpec:
     """The part of every trial's config that Optuna does not choose."""
     scheduler = cfg["search"]["scheduler"]
     epochs = int(cfg["train"]["epochs"])
-    return {
-        "dataset_name": plan.name,
-        "dataset": plan.spec,
-        "class_names": list(plan.dataset.class_names),
-        "rare": list(plan.dataset.rare_classes),
-        "model": dict(cfg["model"]),
-        "train": dict(cfg["train"]),
-        "space": _space_mapping(plan.space),
-        "space_path": plan.space.space.path,
-        "faults": dict(cfg.get("faults") or {}),
-        "decision_epochs": decision_epochs(
+    return TrialSpec(
+        dataset_name=plan.name,
+        dataset=dict(plan.spec),
+        class_names=tuple(plan.dataset.class_names),
+        rare=tuple(plan.dataset.rare_classes),
+        model=dict(cfg["model"]),
+        train=dict(cfg["train"]),
+        space=_space_mapping(plan.space),
+        space_path=plan.space.space.path,
+        decision_epochs=tuple(decision_epochs(
             epochs, int(scheduler["grace_period"]), float(scheduler["reduction_factor"])
-        ),
-        "checkpoint_every": int(cfg["search"].get("checkpoint_every", 1)),
-    }
+        )),
+        checkpoint_every=int(cfg["search"]["checkpoint_every"]),
+    )
 
 
 def _space_mapping(space: BoundSpace) -> dict[str, Any]:
@@ -139,9 +107,12 @@ def run_dataset_sweep(
     storage_path: str,
     optuna_storage_url: str,
     study_name: str,
-    tracker: MLflowSweepTracker,
-) -> tune.ResultGrid:
-    """Run (or resume) the sweep of one dataset and return its results."""
+    callbacks: list[tune.Callback],
+) -> tuple[tune.ResultGrid, bool]:
+    """Run (or resume) the sweep of one dataset; returns its results and whether it was resumed.
+
+    ``callbacks`` (the MLflow tracker) receive every trial event.
+    """
     search = cfg["search"]
     resources = {"cpu": float(cfg["resources"]["cpu"]), "gpu": float(cfg["resources"]["gpu"])}
     trainable = tune.with_resources(run_trial, resources)
@@ -149,9 +120,7 @@ def run_dataset_sweep(
     if tune.Tuner.can_restore(path):
         log.info("resuming the sweep of %s from %s", plan.name, path)
         tuner = tune.Tuner.restore(path, trainable=trainable, resume_unfinished=True, resume_errored=True)
-        results = tuner.fit()
-        _drop_lost_trials(tracker, results)
-        return results
+        return tuner.fit(), True
 
     objective = cfg["objective"]
     anchors = list(plan.space.anchor_points().values())
@@ -172,7 +141,7 @@ def run_dataset_sweep(
     )
     tuner = tune.Tuner(
         trainable,
-        param_space={FIXED_KEY: fixed_trial_config(plan, cfg)},
+        param_space={FIXED_KEY: trial_spec_of(plan, cfg).to_dict()},
         tune_config=tune.TuneConfig(
             metric=objective["metric"],
             mode=objective["mode"],
@@ -180,33 +149,21 @@ def run_dataset_sweep(
             scheduler=scheduler,
             num_samples=int(search["num_samples"]),
             max_concurrent_trials=int(search["max_concurrent_trials"]),
-            reuse_actors=bool(search.get("reuse_actors", False)),
+            reuse_actors=bool(search["reuse_actors"]),
             trial_name_creator=trial_name,
             trial_dirname_creator=trial_name,
         ),
         run_config=tune.RunConfig(
             name=plan.name,
             storage_path=storage_path,
-            callbacks=[tracker],
-            checkpoint_config=tune.CheckpointConfig(num_to_keep=int(search.get("checkpoints_to_keep", 2))),
+            callbacks=list(callbacks),
+            checkpoint_config=tune.CheckpointConfig(num_to_keep=int(search["checkpoints_to_keep"])),
             failure_config=tune.FailureConfig(max_failures=int(search["max_failures"])),
             progress_reporter=_progress_reporter(plan, objective["metric"]),
             verbose=int(cfg["verbose"]),
         ),
     )
-    return tuner.fit()
-
-
-def _drop_lost_trials(tracker: MLflowSweepTracker, results: tune.ResultGrid) -> None:
-    """After a resume: remove the MLflow runs of trials the interrupted driver started but never saved."""
-    trial_ids = {str((result.metrics or {}).get("trial_id") or result.path.rsplit("_", 1)[-1]) for result in results}
-    try:
-        lost = tracker.drop_lost_trials(trial_ids)
-    except Exception as error:  # MLflow unreachable: the runs stay; the sweep's results do not depend on them
-        log.warning("MLflow runs of lost trials not checked (%s: %s)", type(error).__name__, str(error)[:200])
-        return
-    if lost:
-        log.info("deleted the MLflow runs of %d trials lost in the interruption: %s", len(lost), ", ".join(lost))
+    return tuner.fit(), False
 
 
 def _progress_reporter(plan: DatasetPlan, objective: str) -> tune.CLIReporter:

@@ -1,8 +1,7 @@
 """The Ray Tune trainable: one trial = train one model with the setting Optuna proposed.
 
-The trial's config holds the sweep's fixed part under ``"asymtune"`` (dataset entry, model, train
-options, the search space mapping, the epochs where the trial may end, the checkpoint interval)
-and Optuna's suggestions at the top level.
+The trial's config is the trial contract of :mod:`asymtune.results.spec`: the sweep's fixed part
+(:class:`~asymtune.results.spec.TrialSpec`), the resolved per-class setting and Optuna's raw values.
 Every epoch reports the validation metrics. At each epoch where the trial may end (ASHA's rungs,
 the last epoch) it also reports the logit-shift diagnostics (``diag/...``) and a checkpoint holding
 the model state and the boundary distances (``diagnostics.npz``) from which the driver draws the
@@ -24,31 +23,13 @@ import torch
 from ray import tune
 
 from asymtune.data.loading import load_dataset
-from asymtune.search.space import SearchSpace
-from asymtune.train.config import TrainConfig
-from asymtune.train.diagnostics import DIAGNOSTICS_FILE, save_distances, shift_metrics, split_distances
-from asymtune.train.settings import AsymmetrySettings
-from asymtune.train.trainer import EpochRecord, Trainer
-
-FIXED_KEY = "asymtune"
-STATE_FILE = "state.pt"
-
-
-def settings_from_trial_config(config: dict[str, Any]) -> AsymmetrySettings:
-    """The asymmetry setting a trial config stands for."""
-    fixed = config[FIXED_KEY]
-    space = SearchSpace.from_mapping(fixed["space"], fixed["space_path"]).bind(fixed["class_names"], fixed["rare"])
-    params = {key: value for key, value in config.items() if key != FIXED_KEY}
-    return space.to_settings(params)
-
-
-class InjectedFault(RuntimeError):
-    """Raised by ``faults.raise_at_epoch`` to test fault tolerance."""
-
-
-def _faults_apply(faults: dict[str, Any], settings: AsymmetrySettings) -> bool:
-    active = faults.get("raise_at_epoch") or faults.get("nan_at_epoch")
-    return bool(active) and (not faults.get("only_baseline") or settings.is_baseline)
+from asymtune.results.distances import save_distances
+from asymtune.results.layout import DIAGNOSTICS_FILE, STATE_FILE
+from asymtune.results.spec import trial_settings, trial_spec
+from asymtune.search.faults import Faults
+from asymtune.train.diagnostics import shift_metrics, split_distances
+from asymtune.train.factory import build_trainer
+from asymtune.train.trainer import EpochRecord
 
 
 def _record_attempt() -> None:
@@ -71,27 +52,23 @@ def _record_attempt() -> None:
 
 
 def run_trial(config: dict[str, Any]) -> None:
-    """Ray Tune function trainable."""
-    fixed = config[FIXED_KEY]
-    dataset = load_dataset(fixed["dataset"], fixed["dataset_name"])
-    settings = settings_from_trial_config(config)
-    trainer = Trainer(dataset, dict(fixed["model"]), settings, TrainConfig.from_mapping(fixed["train"]))
-    faults = dict(fixed.get("faults") or {}) if _faults_apply(dict(fixed.get("faults") or {}), settings) else {}
+    """Ray Tune function trainable: ``config`` is the trial contract (:mod:`asymtune.results.spec`)."""
+    spec = trial_spec(config)
+    settings = trial_settings(config)
+    dataset = load_dataset(spec.dataset, spec.dataset_name)
+    trainer = build_trainer(spec.run_config(settings), dataset)
+    faults = Faults.from_environment().for_trial(settings.is_baseline)
+    faults.poison_loss(trainer.loss, lambda: trainer.epoch + 1)
     _record_attempt()
-    if faults.get("nan_at_epoch"):
-        trainer.nan_at_epoch = int(faults["nan_at_epoch"])
     checkpoint = tune.get_checkpoint()
     if checkpoint is not None:
         with checkpoint.as_directory() as directory:
             trainer.load_state_dict(torch.load(Path(directory) / STATE_FILE, map_location="cpu", weights_only=True))
 
-    # Sweeps started before these keys existed diagnosed and checkpointed every epoch.
-    decision_epochs = set(fixed.get("decision_epochs") or range(1, trainer.config.epochs + 1))
-    checkpoint_every = int(fixed.get("checkpoint_every", 1))
+    decision_epochs = set(spec.decision_epochs)
 
     def report(record: EpochRecord) -> None:
-        if faults.get("raise_at_epoch") and record.epoch >= int(faults["raise_at_epoch"]):
-            raise InjectedFault(f"fault injected at epoch {record.epoch} (faults.raise_at_epoch)")
+        faults.check_epoch(record.epoch)
         metrics = dict(
             record.metrics, epoch=record.epoch, is_baseline=settings.is_baseline,
             node_id=ray.get_runtime_context().get_node_id(),
@@ -99,7 +76,7 @@ def run_trial(config: dict[str, Any]) -> None:
         if trainer.device.type == "cuda":
             metrics["sys/gpu_peak_mb"] = torch.cuda.max_memory_allocated(trainer.device) / 2**20
         diagnose = record.epoch in decision_epochs
-        if not diagnose and record.epoch % checkpoint_every:
+        if not diagnose and record.epoch % spec.checkpoint_every:
             tune.report(metrics)
             return
         with tempfile.TemporaryDirectory() as directory:
@@ -107,7 +84,7 @@ def run_trial(config: dict[str, Any]) -> None:
             if diagnose:
                 train_distances = split_distances(trainer, dataset.train)
                 val_distances = split_distances(trainer, dataset.val, trainer.last_val_logits)
-                save_distances(train_distances, val_distances, Path(directory) / DIAGNOSTICS_FILE)
+                save_distances({"train": train_distances, "val": val_distances}, Path(directory) / DIAGNOSTICS_FILE)
                 metrics.update(shift_metrics(train_distances, val_distances))
             tune.report(metrics, checkpoint=tune.Checkpoint.from_directory(directory))
 

@@ -19,6 +19,9 @@ from mlflow.entities import Metric, Param, RunTag
 from mlflow.tracking import MlflowClient
 from ray import tune
 
+from asymtune.method.settings import AsymmetrySettings
+from asymtune.results.layout import FIXED_KEY, SETTINGS_KEY
+
 log = logging.getLogger(__name__)
 TAG_SWEEP = "asymtune.sweep_id"
 TAG_DATASET = "asymtune.dataset"
@@ -42,6 +45,36 @@ def find_run(client: MlflowClient, experiment_id: str, tags: Mapping[str, str]) 
     query = " and ".join(f"tags.`{key}` = '{value}'" for key, value in tags.items())
     runs = client.search_runs([experiment_id], filter_string=query, order_by=["attributes.start_time ASC"])
     return runs[0].info.run_id if runs else None
+
+
+class TrialParams:
+    """Maps a trial config to flat MLflow params: its resolved per-class setting
+    (``margin.<class>``, ...) plus Optuna's raw values (``search.<name>``)."""
+
+    def __init__(self, class_names: tuple[str, ...]) -> None:
+        self.class_names = class_names
+
+    def __call__(self, config: Mapping[str, Any]) -> dict[str, Any]:
+        settings = AsymmetrySettings.from_dict(config[SETTINGS_KEY])
+        params = settings.flat_params(self.class_names)
+        params.update({f"search.{k}": v for k, v in config.items() if k not in (FIXED_KEY, SETTINGS_KEY)})
+        params["is_baseline"] = settings.is_baseline
+        return params
+
+
+def drop_lost_trials(tracker: MLflowSweepTracker, results: tune.ResultGrid) -> None:
+    """After a resume: remove the MLflow runs of trials the interrupted driver started but never saved."""
+    trial_ids = {
+        str((result.metrics or {}).get("trial_id") or result.path.rsplit("_", 1)[-1])
+        for result in (results[index] for index in range(len(results)))
+    }
+    try:
+        lost = tracker.drop_lost_trials(trial_ids)
+    except Exception as error:  # MLflow unreachable: the runs stay; the sweep's results do not depend on them
+        log.warning("MLflow runs of lost trials not checked (%s: %s)", type(error).__name__, str(error)[:200])
+        return
+    if lost:
+        log.info("deleted the MLflow runs of %d trials lost in the interruption: %s", len(lost), ", ".join(lost))
 
 
 class MLflowSweepTracker(tune.Callback):
@@ -131,7 +164,9 @@ class MLflowSweepTracker(tune.Callback):
         self.parent_run_id = run_id
         return run_id
 
-    def setup(self, **info: Any) -> None:
+    def setup(self, stop: Any = None, num_samples: int | None = None, total_num_samples: int | None = None,
+              **info: Any) -> None:
+        """Ray Tune calls this when the experiment (re)starts: send what a restored outbox holds."""
         self._flush()
 
     # ------------------------------------------------------------------------ outbox
@@ -206,7 +241,9 @@ class MLflowSweepTracker(tune.Callback):
     def on_trial_start(self, iteration: int, trials: list[Any], trial: Any, **info: Any) -> None:
         self._post("start", str(trial.trial_id), dict(trial.config))
 
-    def on_trial_result(self, iteration: int, trials: list[Any], trial: Any, result: dict[str, Any], **info: Any) -> None:
+    def on_trial_result(
+        self, iteration: int, trials: list[Any], trial: Any, result: dict[str, Any], **info: Any
+    ) -> None:
         values = {
             key: float(value)
             for key, value in result.items()
@@ -217,7 +254,9 @@ class MLflowSweepTracker(tune.Callback):
 
     def _log_diagnostics(self, trial_id: str, checkpoint: Any, run_id: str) -> None:
         """Histograms of the boundary distances in the trial's latest checkpoint, as an artifact."""
-        from asymtune.train.diagnostics import DIAGNOSTICS_FILE, load_distances, plot_logit_shift
+        from asymtune.method import plot_logit_shift
+        from asymtune.results.distances import load_distances
+        from asymtune.results.layout import DIAGNOSTICS_FILE
 
         if checkpoint is None:
             return
@@ -294,7 +333,9 @@ def _param_value(value: Any) -> str:
     return str(value)
 
 
-def log_artifacts(tracking_uri: str, run_id: str, paths: Sequence[str | Path], artifact_path: str | None = None) -> None:
+def log_artifacts(
+    tracking_uri: str, run_id: str, paths: Sequence[str | Path], artifact_path: str | None = None
+) -> None:
     """Upload files to a run (the report, exported configs)."""
     client = MlflowClient(tracking_uri=tracking_uri)
     for path in paths:

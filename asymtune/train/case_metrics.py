@@ -61,12 +61,17 @@ def case_scores(
     prediction: torch.Tensor, target: torch.Tensor, num_classes: int, spacing: Sequence[float]
 ) -> dict[str, np.ndarray]:
     """``{metric: (C - 1,) values}`` for one case, metrics :data:`CASE_METRICS`."""
-    scores = {name: values[1:].numpy() for name, values in per_class_scores(confusion_counts(prediction, target, num_classes)).items()}
+    scores = {
+        name: values[1:].numpy()
+        for name, values in per_class_scores(confusion_counts(prediction, target, num_classes)).items()
+    }
     scores["hd95"] = hd95(prediction, target, num_classes, spacing)
     return scores
 
 
-def case_metrics_dict(per_case: list[dict[str, np.ndarray]], class_names: tuple[str, ...], prefix: str) -> dict[str, float]:
+def case_metrics_dict(
+    per_case: list[dict[str, np.ndarray]], class_names: tuple[str, ...], prefix: str
+) -> dict[str, float]:
     """Means over cases as flat metrics ``{prefix}/case_{metric}/{class}`` (HD95: ``{prefix}/hd95/{class}``)."""
     flat: dict[str, float] = {}
     for metric in CASE_METRICS:

@@ -15,26 +15,23 @@ from typing import Any
 
 import torch
 
-from asymtune.data.loading import load_dataset
-from asymtune.train.config import TrainConfig
-from asymtune.train.settings import AsymmetrySettings
-from asymtune.train.trainer import EpochRecord, Trainer
-
-REQUIRED_KEYS = ("dataset_name", "data", "model", "train", "settings")
+from asymtune.train.factory import build_trainer
+from asymtune.train.trainer import EpochRecord
 
 
 def run_train(cfg: Mapping[str, Any], source: str = "config", progress: bool = True) -> dict[str, Any]:
-    """Train, evaluate on the test split, return ``{"dataset": ..., "test/...": ...}``."""
-    missing = [key for key in REQUIRED_KEYS if key not in cfg]
-    if missing:
-        raise ValueError(f"{source}: missing keys {missing}: expected {list(REQUIRED_KEYS)}")
-    name = str(cfg["dataset_name"])
-    dataset = load_dataset(dict(cfg["data"]), name)
+    """Train, evaluate on the test split, return ``{"dataset": ..., "test/...": ...}``.
+
+    Raises:
+        ValueError: prefixed with ``source`` when the config does not describe a valid run
+            (:func:`~asymtune.train.factory.build_trainer`).
+    """
     try:
-        settings = AsymmetrySettings.from_dict(dict(cfg["settings"]))
-    except (TypeError, ValueError) as error:
-        raise ValueError(f"{source}: settings: {error}") from error
-    trainer = Trainer(dataset, dict(cfg["model"]), settings, TrainConfig.from_mapping(dict(cfg["train"])))
+        trainer = build_trainer(cfg)
+    except ValueError as error:
+        raise ValueError(f"{source}: {error}") from error
+    dataset = trainer.dataset
+    name = str(cfg["dataset_name"])
     start = time.perf_counter()
 
     def show(record: EpochRecord) -> None:

@@ -1,4 +1,9 @@
-"""The optimisation part of a training run, as plain values."""
+"""The optimisation part of a training run, as plain values.
+
+:class:`TrainConfig` is the one place of the ``train`` keys' defaults and meanings: the config
+schema (``asymtune.config.schema``) derives the ``train`` section of ``conf/`` from its fields and
+its docstring, so ``asymtune tune --cfg`` shows exactly these defaults.
+"""
 
 from __future__ import annotations
 
@@ -9,11 +14,12 @@ from typing import Any
 
 @dataclass(frozen=True)
 class TrainConfig:
-    """How one model is trained.
+    """How one model is trained: the ``train`` section of ``conf/tune.yaml`` and ``conf/train.yaml``.
 
     Attributes:
         epochs: number of epochs; an epoch is ``iterations_per_epoch`` optimiser iterations
             (as in nnU-Net), each on ``batch_size`` images sampled from the training split.
+            In a sweep, the most a trial trains (ASHA may stop it earlier).
         iterations_per_epoch: iterations per epoch.
         batch_size: images per batch.
         learning_rate: Adam learning rate.
@@ -24,11 +30,11 @@ class TrainConfig:
         patch_size: train on patches of this spatial size instead of whole images (so that
             some patches hold no rare class and the augmentation probability ``p_bg`` matters),
             and, for datasets of cases with different sizes, the sliding-window size of
-            validation and test; None trains equal-size images whole and picks a patch for cases
+            validation and test; null trains equal-size images whole and picks a patch for cases
             of different sizes (:func:`asymtune.data.patches.default_patch_size`).
         oversample_foreground: share of each batch of patches centred on a foreground voxel
             (nnU-Net's 0.33 by default); the rest are placed uniformly at random.
-        loss: the registered loss (``asymtune.losses.list_losses()``): ``asymmetric`` (margin and
+        loss: the registered loss (``asymtune.method.list_losses()``): ``asymmetric`` (margin and
             focal from the settings; the baseline when both are 0), or the plain baselines
             ``ce_dice``, ``weighted_ce`` (inverse-frequency weights from the training split),
             ``unified_focal`` (Yeung et al.).
@@ -42,7 +48,7 @@ class TrainConfig:
         channels_last: on CUDA, keep 2-D activations channels-last. Ignored on CPU.
     """
 
-    epochs: int = 8
+    epochs: int = 30
     iterations_per_epoch: int = 20
     batch_size: int = 8
     learning_rate: float = 2e-3
@@ -51,11 +57,11 @@ class TrainConfig:
     num_threads: int = 1
     augment: bool = False
     loss: str = "asymmetric"
+    patch_size: tuple[int, ...] | None = field(default=None)
+    oversample_foreground: float = 0.33
     ce_weight: float = 1.0
     dice_weight: float = 1.0
     eval_batch_size: int = 32
-    patch_size: tuple[int, ...] | None = field(default=None)
-    oversample_foreground: float = 0.33
     device: str = "auto"
     mixed_precision: bool = True
     channels_last: bool = True
@@ -74,7 +80,7 @@ class TrainConfig:
             raise ValueError(f"train.oversample_foreground={self.oversample_foreground}: expected a value in [0, 1]")
         if not self.learning_rate > 0:
             raise ValueError(f"train.learning_rate={self.learning_rate}: expected a value > 0")
-        from asymtune.losses import list_losses
+        from asymtune.method import list_losses
 
         if self.device not in ("auto", "cpu", "cuda"):
             raise ValueError(f"train.device={self.device!r}: expected 'auto', 'cpu' or 'cuda'")

@@ -13,24 +13,23 @@ from typing import Any
 
 import torch
 
-from asymtune.data.loading import load_dataset
-from asymtune.train.config import TrainConfig
-from asymtune.train.diagnostics import SUMMARY_KEYS, plot_logit_shift, shift_metrics, split_distances
-from asymtune.train.settings import AsymmetrySettings
-from asymtune.train.trainer import Trainer
+from asymtune.method import plot_logit_shift
+from asymtune.train.diagnostics import SUMMARY_KEYS, shift_metrics, split_distances
+from asymtune.train.factory import build_trainer
 
 SPLITS = ("val", "test")
 
 
-def run_diagnose(cfg: Mapping[str, Any], weights: Path, split: str = "test", out_dir: Path | None = None) -> dict[str, Any]:
+def run_diagnose(
+    cfg: Mapping[str, Any], weights: Path, split: str = "test", out_dir: Path | None = None
+) -> dict[str, Any]:
     """Boundary-distance summaries per class, training split against ``split``."""
     if split not in SPLITS:
         raise ValueError(f"--split {split!r}: expected one of {SPLITS}")
     if not weights.is_file():
         raise FileNotFoundError(f"--weights {weights}: no such file: expected a .pt state_dict or a trial state.pt")
-    dataset = load_dataset(dict(cfg["data"]), str(cfg["dataset_name"]))
-    settings = AsymmetrySettings.from_dict(dict(cfg["settings"]))
-    trainer = Trainer(dataset, dict(cfg["model"]), settings, TrainConfig.from_mapping(dict(cfg["train"])))
+    trainer = build_trainer(cfg)
+    dataset = trainer.dataset
     state = torch.load(weights, map_location="cpu", weights_only=True)
     state = state["model"] if isinstance(state, dict) and "model" in state and "optimizer" in state else state
     try:

@@ -20,9 +20,9 @@ from torch import nn
 
 from asymtune.data.base import SegmentationDataset, Split
 from asymtune.data.patches import PatchSampler, default_patch_size
-from asymtune.losses import (
-    AsymmetricLoss,
-    WeightedCEDiceLoss,
+from asymtune.method import (
+    AsymmetrySettings,
+    SegmentationLoss,
     adversarial_perturbation,
     create_loss,
     mixup_batch,
@@ -33,8 +33,6 @@ from asymtune.train.case_metrics import case_metrics_dict, case_scores
 from asymtune.train.config import TrainConfig
 from asymtune.train.inference import sliding_window_logits
 from asymtune.train.metrics import ConfusionCounts, confusion_counts, metrics_dict
-from asymtune.train.settings import AsymmetrySettings
-
 
 SplitLogits = torch.Tensor | list[torch.Tensor]
 """Logits of a split: ``(N, C, *spatial)`` for a stacked split, else one ``(C, *spatial_i)`` per case."""
@@ -52,17 +50,19 @@ class EpochRecord:
     metrics: dict[str, float]
 
 
-def build_loss(config: TrainConfig, settings: AsymmetrySettings, dataset: SegmentationDataset) -> nn.Module:
-    """The loss ``config.loss`` names; the asymmetric one takes its margins and gammas from ``settings``."""
-    weights = {"ce_weight": config.ce_weight, "dice_weight": config.dice_weight}
-    if config.loss == "asymmetric":
-        return AsymmetricLoss(margin=settings.margin, gamma=settings.gamma, **weights)
-    if config.loss == "weighted_ce":
-        fractions = [max(float(f), 1e-8) for f in dataset.class_fractions()]
-        return WeightedCEDiceLoss.from_class_fractions(fractions, **weights)
-    if config.loss == "ce_dice":
-        return create_loss("ce_dice", num_classes=dataset.num_classes, **weights)
-    return create_loss(config.loss, num_classes=dataset.num_classes)
+def build_loss(config: TrainConfig, settings: AsymmetrySettings, dataset: SegmentationDataset) -> SegmentationLoss:
+    """The registered loss ``config.loss`` names, given everything any loss may read: the margins and
+    gammas of ``settings`` (read by ``asymmetric``) and the training split's class fractions (read by
+    ``weighted_ce``, computed only then)."""
+    return create_loss(
+        config.loss,
+        num_classes=dataset.num_classes,
+        margin=settings.margin,
+        gamma=settings.gamma,
+        class_fractions=dataset.class_fractions,
+        ce_weight=config.ce_weight,
+        dice_weight=config.dice_weight,
+    )
 
 
 def resolve_device(name: str) -> torch.device:
@@ -117,7 +117,7 @@ class Trainer:
             torch.channels_last if on_gpu and config.channels_last and dataset.spatial_dims == 2
             else torch.contiguous_format
         )
-        self.model = self.model.to(memory_format=self.memory_format)
+        self.model = self.model.to(memory_format=self.memory_format)  # type: ignore[call-overload]  # missing from torch's stubs
         self.amp_dtype: torch.dtype | None = None
         if on_gpu and config.mixed_precision:
             self.amp_dtype = torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
@@ -134,15 +134,16 @@ class Trainer:
                 rare=settings.rare, p_bg=settings.aug_p_bg, spatial_dims=dataset.spatial_dims
             )
         self.epoch = 0
-        self.last_val_logits: torch.Tensor | None = None  # (N, C, *spatial) of the last validation
-        self.nan_at_epoch: int | None = None  # fault injection for tests: the loss becomes NaN
+        self.last_val_logits: SplitLogits | None = None  # of the last validation, as predict_logits returns them
         self.batch_rng = np.random.default_rng(config.seed)
         self.torch_rng = torch.Generator(device=self.device).manual_seed(config.seed)  # adversarial probes
         self.augment_rng = torch.Generator().manual_seed(config.seed + 1)  # augmentation runs on the CPU
         self.patch_size = self.patch_size_for(dataset, config)
         self.sampler: PatchSampler | None = None
         if self.patch_size is not None:
-            self.sampler = PatchSampler(dataset.train, self.patch_size, dataset.num_classes, config.oversample_foreground)
+            self.sampler = PatchSampler(
+                dataset.train, self.patch_size, dataset.num_classes, config.oversample_foreground
+            )
         else:
             self._train_images = torch.from_numpy(dataset.train.images)
             self._train_labels = torch.from_numpy(dataset.train.labels)
@@ -156,10 +157,11 @@ class Trainer:
             if split.is_stacked:
                 return None
             return default_patch_size([label.shape for _, label in split.cases()], split.spatial_dims)
+        stacked_shape = list(split.labels.shape[1:]) if isinstance(split.labels, np.ndarray) else None
         if len(config.patch_size) != split.spatial_dims or (
-            split.is_stacked and any(p > s for p, s in zip(config.patch_size, split.labels.shape[1:]))
+            stacked_shape is not None and any(p > s for p, s in zip(config.patch_size, stacked_shape))
         ):
-            shape = list(split.labels.shape[1:]) if split.is_stacked else f"{split.spatial_dims}-D cases"
+            shape = stacked_shape if stacked_shape is not None else f"{split.spatial_dims}-D cases"
             raise ValueError(
                 f"train.patch_size={list(config.patch_size)} does not fit images of spatial shape {shape}: "
                 f"expected {split.spatial_dims} values, each at most the image size"
@@ -226,11 +228,9 @@ class Trainer:
             )
 
     def _step(self, loss: torch.Tensor, what: str) -> float:
-        if self.nan_at_epoch is not None and self.epoch + 1 >= self.nan_at_epoch:
-            loss = loss * float("nan")
         self._check_finite(loss, what)
         self.optimizer.zero_grad(set_to_none=True)
-        self.scaler.scale(loss).backward()
+        self.scaler.scale(loss).backward()  # type: ignore[no-untyped-call]
         self.scaler.step(self.optimizer)
         self.scaler.update()
         return float(loss.detach())
@@ -242,24 +242,39 @@ class Trainer:
                 images, labels, alpha=settings.mixup_alpha, num_classes=settings.num_classes,
                 generator=self.batch_rng,
             )
-            return self.loss.forward_soft(self._logits(mixed.images), mixed.soft_labels)
+            soft: torch.Tensor = self.loss.forward_soft(self._logits(mixed.images), mixed.soft_labels)
+            return soft
         batch = mixup_batch(
             images, labels, alpha=settings.mixup_alpha, mu=settings.mixup_margin, rare=settings.rare,
-            generator=self.batch_rng,
+            generator=self.batch_rng, num_classes=settings.num_classes,
         )
-        return self.loss(self._logits(batch.images), batch.labels)
+        mixed_loss: torch.Tensor = self.loss(self._logits(batch.images), batch.labels)
+        return mixed_loss
 
     def _adversarial_loss(self, images: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
         delta = adversarial_perturbation(
             self.model, images, labels, rare=self.settings.rare, eps=self.settings.adv_eps, xi=self.settings.adv_xi,
             generator=self.torch_rng,
         )
-        return self.loss(self._logits(images + delta), labels)
+        adversarial: torch.Tensor = self.loss(self._logits(images + delta), labels)
+        return adversarial
 
     def _logits(self, images: torch.Tensor) -> torch.Tensor:
         """The network's forward pass (under autocast on CUDA); the loss then runs in float32."""
         with self._autocast():
-            return self.model(images)
+            logits: torch.Tensor = self.model(images)
+        return logits
+
+    def _eval_logits(self, images: torch.Tensor) -> torch.Tensor:
+        """The network's forward pass in float32, with any autocast turned off.
+
+        Evaluation and the logit-shift diagnostics read these logits: bf16 logits tie at
+        ``s = 0`` often enough that the share of ``s < 0`` would no longer be ``1 - sensitivity``
+        (``argmax`` breaks a tie towards the lower class index).
+        """
+        with torch.autocast(self.device.type, enabled=False):
+            logits: torch.Tensor = self.model(images)
+        return logits.float()
 
     def _iteration(self, images: torch.Tensor, labels: torch.Tensor, sums: dict[str, float]) -> None:
         """One iteration of the schedule (method.md 3.6); adds each step's loss to ``sums``."""
@@ -298,20 +313,25 @@ class Trainer:
     # ------------------------------------------------------------------------ evaluation
     @torch.inference_mode()
     def predict_logits(self, split: Split) -> SplitLogits:
-        """Logits of every image of ``split`` in eval mode, float32 on the CPU: a stacked split in
-        batches of whole images ``(N, C, *spatial)``; a split of cases by sliding-window inference,
-        one ``(C, *spatial_i)`` per case."""
+        """Logits of every image of ``split`` in eval mode, computed in float32 (no autocast, see
+        :meth:`_eval_logits`) and returned on the CPU: a stacked split in batches of whole images
+        ``(N, C, *spatial)``; a split of cases by sliding-window inference, one ``(C, *spatial_i)``
+        per case."""
         self.model.eval()
         batch = self.config.eval_batch_size
         if not split.is_stacked:
-            window = self.patch_size or default_patch_size([label.shape for _, label in split.cases()], split.spatial_dims)
+            window = self.patch_size or default_patch_size(
+                [label.shape for _, label in split.cases()], split.spatial_dims
+            )
             return [
-                sliding_window_logits(lambda x: self._logits(self._to_device(x)), image, window, batch, self.device)
+                sliding_window_logits(
+                    lambda x: self._eval_logits(self._to_device(x)), image, window, batch, self.device
+                )
                 for image, _ in split.cases()
             ]
         images = torch.from_numpy(split.images)
         chunks = [
-            self._logits(self._to_device(images[start : start + batch])).float().cpu()
+            self._eval_logits(self._to_device(images[start : start + batch])).cpu()
             for start in range(0, len(split), batch)
         ]
         return torch.cat(chunks)
@@ -330,7 +350,9 @@ class Trainer:
         num_classes = self.dataset.num_classes
         counts = ConfusionCounts(*(torch.zeros(num_classes, dtype=torch.float64) for _ in range(3)))
         for prediction, (_, label) in zip(predictions, split.cases()):
-            counts = counts + confusion_counts(prediction, torch.from_numpy(np.array(label, dtype=np.int64)), num_classes)
+            counts = counts + confusion_counts(
+                prediction, torch.from_numpy(np.array(label, dtype=np.int64)), num_classes
+            )
         metrics = metrics_dict(counts, self.dataset.class_names, prefix)
         if per_case:
             metrics.update(case_metrics_dict(self.case_table(split, predictions), self.dataset.class_names, prefix))

@@ -13,7 +13,7 @@ BENCH = Path(__file__).resolve().parents[2] / "bench"
 
 
 @pytest.fixture
-def bench_module(monkeypatch: pytest.MonkeyPatch):  # noqa: ANN201
+def bench_module(monkeypatch: pytest.MonkeyPatch):
     """Import a script of bench/ as its own process would (bench/ on the path)."""
     monkeypatch.syspath_prepend(str(BENCH))
 

@@ -34,7 +34,7 @@ Some prose.
 """
 
 
-def _bench(run_all: ModuleType, key: str, heading: str, script: str, full: tuple[str, ...]):  # noqa: ANN202
+def _bench(run_all: ModuleType, key: str, heading: str, script: str, full: tuple[str, ...]):
     return run_all.Benchmark(key, "docs/benchmarks.md", heading, script, full, ())
 
 
@@ -89,7 +89,8 @@ def test_search_summary_reports_compute_to_target_against_the_grid(bench_module)
     args = argparse.Namespace(epochs=10, grace_period=2, repeats=2, tolerance=0.01, goal=0.30,
                               methods=["tpe_asha", "random"])
     text = "\n".join(study.summarise(records, args, "python bench/search_efficiency.py"))
-    assert "| toy | 0.600 (margin 0.5, gamma 4), 40 | tpe_asha | 20, 30 | 25 | 62% (50-75) | 2, 3 | 0.600, 0.595 |" in text
+    assert ("| toy | 0.600 (margin 0.5, gamma 4), 40 | tpe_asha | 20, 30 | 25 | 62% (50-75) | 2, 3 | "
+            "0.600, 0.595 |") in text
     assert "| toy |  | random | >40 | not reached | - (none reached) | - | 0.330 |" in text
     assert "toy: TPE + ASHA needs 62% of the grid's compute" in text and "misses the goal of at most 30%" in text
     # tpe seed 0 repeated the grid point (margin 1, gamma 4) and got the same value

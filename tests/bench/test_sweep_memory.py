@@ -10,7 +10,8 @@ import sys
 # A parent that starts a child; the child holds 150 MB of touched memory until killed.
 TREE = (
     "import subprocess, sys, time\n"
-    "child = subprocess.Popen([sys.executable, '-c', 'import time; b = bytearray(150 * 2**20); print(1, flush=True); time.sleep(60)'],"
+    "child = subprocess.Popen([sys.executable, '-c', 'import time; b = bytearray(150 * 2**20); "
+    "print(1, flush=True); time.sleep(60)'],"
     " stdout=subprocess.PIPE)\n"
     "child.stdout.readline(); print(child.pid, flush=True); time.sleep(60)\n"
 )

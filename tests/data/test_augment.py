@@ -8,6 +8,7 @@ import pytest
 import torch
 
 from asymtune.data import AsymmetricAugmenter
+from asymtune.method import samples_to_augment
 
 NO_TRANSFORMS = {"p_rotate": 0.0, "p_scale": 0.0, "p_elastic": 0.0, "p_gamma": 0.0, "p_noise": 0.0, "p_flip": 0.0}
 ALL_TRANSFORMS = {"p_rotate": 1.0, "p_scale": 1.0, "p_elastic": 1.0, "p_gamma": 1.0, "p_noise": 1.0, "p_flip": 0.5}
@@ -206,3 +207,34 @@ def test_bad_options_are_refused(options: dict, message: str) -> None:
 def test_bad_batches_are_refused(images: torch.Tensor, labels: torch.Tensor, message: str) -> None:
     with pytest.raises(ValueError, match=message):
         AsymmetricAugmenter([False, True])(images, labels, torch.Generator())
+
+
+def test_the_augmenter_decides_by_the_method_rule() -> None:
+    # The rule (method.md 3.5) lives in asymtune.method; the augmenter draws exactly what it draws.
+    images, labels, has_rare = _mixed_batch(batch=8)
+    augment = AsymmetricAugmenter([False, False, True], p_bg=0.4, **NO_TRANSFORMS)
+    for seed in range(5):
+        expected = samples_to_augment(labels, [False, False, True], 0.4, torch.Generator().manual_seed(seed))
+        assert torch.equal(augment(images, labels, torch.Generator().manual_seed(seed))[2], expected)
+        assert expected[has_rare].all()
+
+
+def test_every_class_rare_augments_every_sample() -> None:
+    labels = torch.zeros(50, 4, 4, dtype=torch.long)  # background only
+    generator = torch.Generator().manual_seed(0)
+    assert samples_to_augment(labels, [True, True], p_bg=0.0, generator=generator).all()
+    assert not samples_to_augment(labels, [False, True], p_bg=0.0, generator=generator).any()
+
+
+@pytest.mark.parametrize(
+    ("labels", "rare", "p_bg", "message"),
+    [
+        (torch.zeros(2, 4, dtype=torch.long), [], 0.5, r"rare = \[\] is invalid"),
+        (torch.zeros(2, 4, dtype=torch.long), [False, True], 1.5, r"p_bg = 1.5 is invalid; expected a probability"),
+        (torch.zeros(2, 4), [False, True], 0.5, "dtype torch.float32; expected integer labels"),
+        (torch.full((2, 4), 2), [False, True], 0.5, "labels contain class 2: expected classes below 2"),
+    ],
+)
+def test_the_rule_refuses_bad_inputs(labels: torch.Tensor, rare: list[bool], p_bg: float, message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        samples_to_augment(labels, rare, p_bg, torch.Generator())

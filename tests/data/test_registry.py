@@ -8,8 +8,15 @@ import math
 import numpy as np
 import pytest
 
-from asymtune.data import SegmentationDataset, Split, create_dataset, describe, list_datasets, register_dataset
-from asymtune.data import registry
+from asymtune.data import (
+    SegmentationDataset,
+    Split,
+    create_dataset,
+    describe,
+    list_datasets,
+    register_dataset,
+    registry,
+)
 from asymtune.data.registry import check_int, check_number, check_range
 
 

@@ -16,17 +16,17 @@ import numpy as np
 import pytest
 import torch
 import yaml
+from chromium_page import check_page, find_chromium
 from mlflow.tracking import MlflowClient
 from scipy import stats
 
 from asymtune.cli import compose
+from asymtune.confirm.options import ConfirmOptions, DecisionOptions
+from asymtune.confirm.retrain import LocalExecutor, confirm_dataset
 from asymtune.data.base import Split
 from asymtune.data.loading import load_dataset
 from asymtune.models import create_model
 from asymtune.paths import conf_dir
-from asymtune.report.confirm import LocalExecutor, confirm_dataset
-from asymtune.report.options import ConfirmOptions, DecisionOptions
-from chromium_page import check_page, find_chromium
 
 pytestmark = pytest.mark.e2e
 DATASETS = {"synth_lesions": ("lesion",), "synth_organs": ("organ", "organ_lesion", "duct")}

@@ -1,4 +1,7 @@
-"""Faults inside trials: an error is retried then marked failed; a NaN loss stops the trial."""
+"""Faults inside trials: an error is retried then marked failed; a NaN loss stops the trial.
+
+The faults are injected by the test-only mechanism of :mod:`asymtune.search.faults` (an environment
+variable the trial processes inherit), not through the user's config."""
 
 from __future__ import annotations
 
@@ -9,9 +12,10 @@ import optuna
 import pytest
 from mlflow.tracking import MlflowClient
 
+from asymtune.search.faults import FAULTS_ENV
+
 pytestmark = pytest.mark.e2e
-BASE = ["tune", "experiment=smoke", "data=synth_lesions", "train.epochs=3", "search.scheduler.grace_period=3",
-        "faults.only_baseline=true"]
+BASE = ["tune", "experiment=smoke", "data=synth_lesions", "train.epochs=3", "search.scheduler.grace_period=3"]
 
 
 def _runs(output_dir: Path) -> tuple[dict, list]:
@@ -32,11 +36,14 @@ def _baseline_trial_dir(output_dir: Path) -> Path:
 
 @pytest.mark.parametrize(
     ("fault", "message"),
-    [("faults.raise_at_epoch=2", "fault injected at epoch 2"), ("faults.nan_at_epoch=2", "loss is nan at epoch 2")],
+    [({"raise_at_epoch": 2}, "fault injected at epoch 2"), ({"nan_at_epoch": 2}, "loss is nan at epoch 2")],
 )
-def test_failing_trial_is_retried_then_failed_while_the_sweep_goes_on(tmp_path: Path, cli, fault: str, message: str) -> None:
+def test_failing_trial_is_retried_then_failed_while_the_sweep_goes_on(
+    tmp_path: Path, cli, fault: dict[str, int], message: str
+) -> None:
     output_dir = tmp_path / "out"
-    cli(*BASE, fault, "search.max_failures=1", f"output_dir={output_dir}")
+    faults = json.dumps({**fault, "only_baseline": True})
+    cli(*BASE, "search.max_failures=1", f"output_dir={output_dir}", env={FAULTS_ENV: faults})
     attempts = (_baseline_trial_dir(output_dir) / "attempts.log").read_text().splitlines()
     assert len(attempts) == 2, "one start and one retry (search.max_failures=1)"
     manifest, runs = _runs(output_dir)

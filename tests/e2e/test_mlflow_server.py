@@ -82,7 +82,8 @@ def _children(uri: str, output_dir: Path) -> tuple[MlflowClient, list]:
 
 def test_sweep_logs_to_a_tracking_server(server: MlflowServer, tmp_path: Path, cli) -> None:
     output_dir = tmp_path / "out"
-    cli("tune", "experiment=smoke", "data=synth_lesions", f"mlflow.tracking_uri={server.uri}", f"output_dir={output_dir}")
+    cli("tune", "experiment=smoke", "data=synth_lesions", f"mlflow.tracking_uri={server.uri}",
+        f"output_dir={output_dir}")
     client, children = _children(server.uri, output_dir)
     assert len(children) == 3
     for child in children:
@@ -98,7 +99,8 @@ def test_sweep_logs_to_a_tracking_server(server: MlflowServer, tmp_path: Path, c
 
 def test_unreachable_server_fails_before_any_trial(tmp_path: Path, cli) -> None:
     uri = f"http://127.0.0.1:{_free_port()}"
-    result = cli("tune", "experiment=smoke", f"mlflow.tracking_uri={uri}", f"output_dir={tmp_path / 'out'}", check=False)
+    result = cli("tune", "experiment=smoke", f"mlflow.tracking_uri={uri}", f"output_dir={tmp_path / 'out'}",
+                 check=False)
     assert result.returncode == 2
     assert f"mlflow.tracking_uri='{uri}' cannot be used" in result.stderr
     assert not (tmp_path / "out" / "ray_results").exists()
@@ -111,7 +113,8 @@ def test_short_outage_mid_sweep_loses_no_metric(server: MlflowServer, tmp_path: 
         sys.executable, "-m", "asymtune.cli", "tune", "experiment=smoke", "data=synth_lesions",
         f"train.epochs={epochs}", "train.iterations_per_epoch=6", f"search.scheduler.grace_period={epochs}",
         "search.max_concurrent_trials=1", f"mlflow.tracking_uri={server.uri}", "mlflow.request_retries=0",
-        "mlflow.request_timeout_s=15", f"output_dir={output_dir}",  # a loaded machine answers slowly; the outage is a refused connection
+        # a loaded machine answers slowly; the outage is a refused connection
+        "mlflow.request_timeout_s=15", f"output_dir={output_dir}",
     ]
     log_path = tmp_path / "sweep.log"  # a file, not a pipe: a full pipe would block the sweep
     sweep = subprocess.Popen(command, cwd=REPO, stdout=log_path.open("w"), stderr=subprocess.STDOUT, text=True)

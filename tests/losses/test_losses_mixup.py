@@ -178,3 +178,30 @@ def test_symmetric_mixup_gives_soft_labels() -> None:
     mixed = weight[:, 0] * per_voxel_a + (1 - weight[:, 0]) * per_voxel_b
     expected_ce = mixed[kept].mean()
     assert soft_ce(logits, batch.soft_labels).item() == pytest.approx(expected_ce.item(), rel=1e-5)
+
+
+LABELS_WITH_EVERY_CLASS = torch.tensor([[0, 1, 2, 3], [3, 2, 1, 0]])
+
+
+@pytest.mark.parametrize(
+    ("rare", "num_classes", "message"),
+    [
+        (RARE[:3], None, "labels contain class 3 but rare has 3 flags"),  # was an IndexError
+        (RARE[:3], 4, "rare has 3 flags [False, False, True]; expected 4"),  # was an IndexError
+        ([*RARE, True], 4, "rare has 5 flags [False, False, True, True, True]; expected 4"),  # was accepted
+    ],
+)
+def test_rare_of_the_wrong_length_is_refused(rare: list[bool], num_classes: int | None, message: str) -> None:
+    labels = LABELS_WITH_EVERY_CLASS
+    options = {} if num_classes is None else {"num_classes": num_classes}
+    with pytest.raises(ValueError, match=re.escape(message)):
+        mixup_labels(labels, labels.flip(0), 0.5, rare, 0.2, **options)
+    images = torch.randn(2, 1, 4)
+    with pytest.raises(ValueError, match=re.escape(message)):
+        mixup_batch(images, labels, alpha=1.0, mu=0.2, rare=rare, generator=np.random.default_rng(0), **options)
+
+
+def test_rare_of_the_right_length_with_num_classes_is_accepted() -> None:
+    labels = LABELS_WITH_EVERY_CLASS
+    mixed = mixup_labels(labels, labels.flip(0), 0.5, RARE, 0.2, num_classes=4)
+    assert torch.equal(mixed, mixup_labels(labels, labels.flip(0), 0.5, RARE, 0.2))

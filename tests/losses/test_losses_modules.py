@@ -17,35 +17,31 @@ from asymtune.losses import (
     SegmentationLoss,
     UnifiedFocalLoss,
     WeightedCEDiceLoss,
-    create_loss,
-    list_losses,
     asymmetric_ce,
     asymmetric_dice,
+    create_loss,
+    list_losses,
     register_loss,
+    soft_ce,
+    soft_dice,
 )
 
 NUM_CLASSES = 3
 
 
-# Example arguments for each registered loss, for NUM_CLASSES classes. A loss registered without
-# an entry here fails test_every_registered_loss_has_example_arguments.
-EXAMPLE_KWARGS: dict[str, dict[str, Any]] = {
-    "asymmetric": {"margin": [0.0, 1.0, 1.0], "gamma": [4.0, 0.0, 0.0]},
-    "ce_dice": {"num_classes": NUM_CLASSES},
-    "weighted_ce": {"class_weights": [0.2, 1.0, 3.0]},
-    "unified_focal": {"num_classes": NUM_CLASSES},
+# The one set of arguments every registered loss is built from (as the trainer builds it): each loss
+# reads what it needs. A new loss that cannot be built from it fails every test below.
+UNIFORM_KWARGS: dict[str, Any] = {
+    "num_classes": NUM_CLASSES,
+    "margin": [0.0, 1.0, 1.0],
+    "gamma": [4.0, 0.0, 0.0],
+    "class_fractions": [0.8, 0.15, 0.05],
+    "ce_weight": 1.0,
+    "dice_weight": 1.0,
 }
-
-
-def _binary_kwargs(name: str) -> dict[str, Any]:
-    """The example arguments cut down to two classes (background + one small class)."""
-    kwargs = dict(EXAMPLE_KWARGS[name])
-    for key in ("margin", "gamma", "class_weights"):
-        if key in kwargs:
-            kwargs[key] = kwargs[key][:2]
-    if "num_classes" in kwargs:
-        kwargs["num_classes"] = 2
-    return kwargs
+BINARY_KWARGS: dict[str, Any] = {
+    **UNIFORM_KWARGS, "num_classes": 2, "margin": [0.0, 1.0], "gamma": [4.0, 0.0], "class_fractions": [0.95, 0.05]
+}
 
 
 def _inputs(seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
@@ -56,14 +52,14 @@ def _inputs(seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
     return logits, target
 
 
-def test_every_registered_loss_has_example_arguments() -> None:
-    assert set(list_losses()) == set(EXAMPLE_KWARGS)
+def test_the_shipped_losses_are_registered_in_order() -> None:
+    assert {"asymmetric", "ce_dice", "unified_focal", "weighted_ce"} <= set(list_losses())
     assert list_losses() == sorted(list_losses())
 
 
 @pytest.mark.parametrize("name", list_losses())
 def test_registered_loss_is_a_finite_differentiable_scalar(name: str) -> None:
-    loss_module = create_loss(name, **EXAMPLE_KWARGS[name])
+    loss_module = create_loss(name, **UNIFORM_KWARGS)
     assert isinstance(loss_module, SegmentationLoss)
     logits, target = _inputs()
     logits.requires_grad_(True)
@@ -78,7 +74,7 @@ def test_registered_loss_is_a_finite_differentiable_scalar(name: str) -> None:
 
 @pytest.mark.parametrize("name", list_losses())
 def test_registered_loss_ignores_ignored_voxels(name: str) -> None:
-    loss_module = create_loss(name, **EXAMPLE_KWARGS[name])
+    loss_module = create_loss(name, **UNIFORM_KWARGS)
     logits, target = _inputs(seed=1)
     changed = logits.clone()
     changed[1, :, :2] = 50 * torch.randn(NUM_CLASSES, 2, 5)
@@ -88,7 +84,7 @@ def test_registered_loss_ignores_ignored_voxels(name: str) -> None:
 
 @pytest.mark.parametrize("name", list_losses())
 def test_registered_loss_accepts_half_precision(name: str) -> None:
-    loss_module = create_loss(name, **EXAMPLE_KWARGS[name])
+    loss_module = create_loss(name, **UNIFORM_KWARGS)
     logits, target = _inputs(seed=2)
     loss = loss_module(logits.half(), target)
     assert loss.dtype == torch.float32
@@ -107,7 +103,7 @@ def test_registered_loss_accepts_half_precision(name: str) -> None:
 def test_registered_loss_rejects_wrong_shapes(
     name: str, logits_shape: tuple[int, ...], target_shape: tuple[int, ...]
 ) -> None:
-    loss_module = create_loss(name, **EXAMPLE_KWARGS[name])
+    loss_module = create_loss(name, **UNIFORM_KWARGS)
     logits = torch.randn(logits_shape)
     target = torch.zeros(target_shape, dtype=torch.long)
     with pytest.raises(ValueError) as error:
@@ -122,14 +118,14 @@ def test_registered_loss_rejects_wrong_shapes(
 
 @pytest.mark.parametrize("name", list_losses())
 def test_registered_loss_rejects_float_target(name: str) -> None:
-    loss_module = create_loss(name, **EXAMPLE_KWARGS[name])
+    loss_module = create_loss(name, **UNIFORM_KWARGS)
     with pytest.raises(ValueError, match="float32"):
         loss_module(torch.randn(1, NUM_CLASSES, 4, 4), torch.zeros(1, 4, 4))
 
 
 @pytest.mark.parametrize("name", list_losses())
 def test_soft_targets_supported_or_refused_clearly(name: str) -> None:
-    loss_module = create_loss(name, **EXAMPLE_KWARGS[name])
+    loss_module = create_loss(name, **UNIFORM_KWARGS)
     assert isinstance(loss_module, SegmentationLoss)
     logits, target = _inputs(seed=3)
     target = target.clamp_min(0)
@@ -211,7 +207,7 @@ def test_asymmetric_loss_moves_to_the_logits_device_and_keeps_no_state() -> None
 
 def test_unknown_loss_lists_the_known_names() -> None:
     with pytest.raises(ValueError, match="unknown loss 'nope'") as error:
-        create_loss("nope")
+        create_loss("nope", num_classes=2)
     for name in list_losses():
         assert name in str(error.value)
 
@@ -279,7 +275,7 @@ def _foreground_dice(logits: torch.Tensor, target: torch.Tensor) -> float:
 def test_tiny_network_learns_the_square(name: str) -> None:
     torch.manual_seed(0)
     model = nn.Sequential(nn.Conv2d(1, 8, 3, padding=1), nn.ReLU(), nn.Conv2d(8, 2, 3, padding=1))
-    loss_module = create_loss(name, **_binary_kwargs(name))
+    loss_module = create_loss(name, **BINARY_KWARGS)
     optimiser = torch.optim.Adam(model.parameters(), lr=0.03)
     image, target = _toy_problem()
     with torch.no_grad():
@@ -290,3 +286,116 @@ def test_tiny_network_learns_the_square(name: str) -> None:
         optimiser.step()
     with torch.no_grad():
         assert _foreground_dice(model(image), target) > 0.8
+
+
+def _one_hot_with_ignored(target: torch.Tensor) -> torch.Tensor:
+    valid = (target != -1).unsqueeze(1)
+    return F.one_hot(target.clamp_min(0), NUM_CLASSES).movedim(-1, 1).float() * valid  # ignored rows all 0
+
+
+@pytest.mark.parametrize(
+    ("margin", "gamma"),
+    [([0.0, 1.0, 0.5], [4.0, 0.0, 1.0]), ([0.7, 0.7, 0.7], [0.0, 0.0, 0.0]), ([0.0, 0.0, 0.0], [2.0, 2.0, 2.0])],
+)
+def test_soft_loss_of_one_hot_targets_is_the_hard_loss(margin: list[float], gamma: list[float]) -> None:
+    # Symmetric mixup keeps margin and focal (method.md 3.6): one-hot soft targets give the hard loss.
+    loss_module = AsymmetricLoss(margin, gamma, ce_weight=0.7, dice_weight=1.3)
+    logits, target = _inputs(seed=8)
+    assert loss_module.forward_soft(logits, _one_hot_with_ignored(target)).item() == pytest.approx(
+        loss_module(logits, target).item(), abs=1e-6
+    )
+
+
+def _reference_soft_loss(
+    logits: torch.Tensor, soft: torch.Tensor, margin: list[float], gamma: list[float]
+) -> torch.Tensor:
+    """CE + focal Dice against soft targets, written out voxel by voxel (method.md 3.1, 3.2, 3.6)."""
+    m = torch.tensor(margin).view(1, -1, 1, 1)
+    g = torch.tensor(gamma).view(1, -1, 1, 1)
+    q = (logits - soft * m).softmax(1)  # z' = z - y m
+    valid = soft.sum(1) > 0
+    ce = -(soft * (1 - q) ** g * q.log()).sum(1)[valid].mean()
+    tp = (q * soft).sum((0, 2, 3))
+    fp = (q * (1 - soft) * valid.unsqueeze(1)).sum((0, 2, 3))
+    fn = ((1 - q) * soft).sum((0, 2, 3))
+    fn_focal = ((1 - q) * soft * (1 - q) ** g).sum((0, 2, 3))
+    dice = (fp + fn_focal + 1e-5) / (2 * tp + fp + fn + 1e-5)
+    return ce + dice[1:].mean()
+
+
+def test_soft_loss_applies_margin_and_focal_to_mixed_targets() -> None:
+    margin, gamma = [0.0, 1.0, 0.5], [4.0, 0.0, 1.0]
+    logits, target = _inputs(seed=9)
+    one_hot = _one_hot_with_ignored(target)
+    soft = 0.3 * one_hot + 0.7 * one_hot.flip(0)
+    soft = soft * (one_hot.sum(1, keepdim=True) * one_hot.flip(0).sum(1, keepdim=True))  # ignored if either is
+    loss = AsymmetricLoss(margin, gamma).forward_soft(logits, soft)
+    assert loss.item() == pytest.approx(_reference_soft_loss(logits, soft, margin, gamma).item(), rel=1e-5)
+    plain = CEDiceLoss(NUM_CLASSES).forward_soft(logits, soft)
+    assert abs(loss.item() - plain.item()) > 1e-3  # the margin and the focal factor act
+
+
+def test_soft_loss_without_margin_and_focal_is_soft_ce_plus_soft_dice() -> None:
+    logits, target = _inputs(seed=10)
+    one_hot = _one_hot_with_ignored(target)
+    soft = 0.4 * one_hot + 0.6 * one_hot.flip(0)
+    zeros = [0.0] * NUM_CLASSES
+    loss = AsymmetricLoss(zeros, zeros, ce_weight=0.7, dice_weight=1.3).forward_soft(logits, soft)
+    expected = 0.7 * soft_ce(logits, soft) + 1.3 * soft_dice(logits, soft)
+    assert loss.item() == expected.item()  # bit-identical: the baseline's symmetric mixup is unchanged
+
+
+# What create_loss(name, **UNIFORM_KWARGS with weights 0.7 and 1.3) must build, module by module.
+DIRECT_MODULES: dict[str, Any] = {
+    "asymmetric": lambda: AsymmetricLoss([0.0, 1.0, 1.0], [4.0, 0.0, 0.0], ce_weight=0.7, dice_weight=1.3),
+    "ce_dice": lambda: CEDiceLoss(NUM_CLASSES, ce_weight=0.7, dice_weight=1.3),
+    "weighted_ce": lambda: WeightedCEDiceLoss.from_class_fractions([0.8, 0.15, 0.05], ce_weight=0.7, dice_weight=1.3),
+    "unified_focal": lambda: UnifiedFocalLoss(NUM_CLASSES),  # has no CE / Dice weights
+}
+
+
+@pytest.mark.parametrize(("name", "direct"), DIRECT_MODULES.items())
+def test_registered_factory_builds_the_module_from_the_uniform_arguments(name: str, direct: Any) -> None:
+    created = create_loss(name, **{**UNIFORM_KWARGS, "ce_weight": 0.7, "dice_weight": 1.3})
+    expected = direct()
+    assert type(created) is type(expected) and repr(created) == repr(expected)
+    logits, target = _inputs(seed=11)
+    assert created(logits, target).item() == expected(logits, target).item()
+
+
+def test_every_registered_loss_has_its_direct_module() -> None:
+    assert set(DIRECT_MODULES) == set(list_losses())
+
+
+@pytest.mark.parametrize("name", list_losses())
+def test_class_fractions_are_computed_only_for_a_loss_that_reads_them(name: str) -> None:
+    calls = []
+
+    def fractions() -> list[float]:
+        calls.append(1)
+        return [0.8, 0.15, 0.05]
+
+    create_loss(name, **{**UNIFORM_KWARGS, "class_fractions": fractions})
+    assert len(calls) == (1 if name == "weighted_ce" else 0)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"margin": [0.0, 1.0]}, "margin has 2 values [0.0, 1.0]; expected num_classes = 3"),
+        ({"gamma": [0.0] * 4}, "gamma has 4 values [0.0, 0.0, 0.0, 0.0]; expected num_classes = 3"),
+        ({"num_classes": 1}, "num_classes = 1 is invalid"),
+    ],
+)
+@pytest.mark.parametrize("name", list_losses())
+def test_uniform_arguments_are_checked_for_every_loss(name: str, kwargs: dict[str, Any], message: str) -> None:
+    with pytest.raises(ValueError, match=re.escape(message)):
+        create_loss(name, **{**UNIFORM_KWARGS, **kwargs})
+
+
+def test_weighted_ce_without_class_fractions_is_refused() -> None:
+    with pytest.raises(ValueError, match="loss 'weighted_ce' needs class_fractions"):
+        create_loss("weighted_ce", num_classes=NUM_CLASSES)
+    with pytest.raises(ValueError,
+                       match=re.escape("class_fractions has 2 values [0.5, 0.5]; expected num_classes = 3")):
+        create_loss("weighted_ce", num_classes=NUM_CLASSES, class_fractions=[0.5, 0.5])

@@ -4,12 +4,18 @@ from __future__ import annotations
 
 import pytest
 
-from asymtune.report.collect import TrialRecord
-from asymtune.report.options import ConfirmOptions, DecisionOptions
-from asymtune.report.select import pareto_front, rank_trials, select_confirmed
-from asymtune.train.settings import AsymmetrySettings, baseline
+from asymtune.confirm.options import ConfirmOptions, DecisionOptions
+from asymtune.confirm.select import pareto_front, rank_trials, select_confirmed
+from asymtune.method.settings import AsymmetrySettings, baseline
+from asymtune.results.layout import FIXED_KEY
+from asymtune.results.spec import TrialSpec
+from asymtune.results.trials import TrialRecord
 
 CLASSES = ("background", "organ", "duct")
+CONFIG = {FIXED_KEY: TrialSpec(
+    dataset_name="organs", dataset={"source": "synth_organs", "params": {}}, class_names=CLASSES, rare=(2,),
+    model={"name": "unet"}, train={"epochs": 4, "seed": 0},
+).to_dict()}
 
 
 def _trial(trial_id: str, organ: float, duct: float, epochs: int = 4, asymmetric: bool = True) -> TrialRecord:
@@ -21,14 +27,14 @@ def _trial(trial_id: str, organ: float, duct: float, epochs: int = 4, asymmetric
         "training_iteration": epochs, "val/dice/organ": organ, "val/dice/duct": duct,
         "val/mean_fg_dice": (organ + duct) / 2,
     }]
-    return TrialRecord(trial_id, {"asymtune": {"class_names": list(CLASSES)}}, settings, history)
+    return TrialRecord(trial_id, CONFIG, settings, history)
 
 
 def test_rank_by_objective_and_drop_trials_below_the_baseline_on_a_class() -> None:
     base = _trial("base", 0.60, 0.20, asymmetric=False)
     better_both = _trial("a", 0.62, 0.30)
     best_mean_but_duct_worse = _trial("b", 0.90, 0.10)
-    failed = TrialRecord("c", {"asymtune": {"class_names": list(CLASSES)}}, baseline(3), [], error="boom")
+    failed = TrialRecord("c", CONFIG, baseline(3), [], error="boom")
     trials = [base, better_both, best_mean_but_duct_worse, failed]
     assert [t.trial_id for t in rank_trials(trials, "val/mean_fg_dice", "max")] == ["b", "a", "base"]
     constrained = rank_trials(trials, "val/mean_fg_dice", "max", "no_class_below_baseline", base)

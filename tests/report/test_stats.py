@@ -7,7 +7,7 @@ import math
 import pytest
 from scipy import stats
 
-from asymtune.report.stats import paired_difference, t_summary
+from asymtune.confirm.stats import paired_difference, t_summary
 
 
 @pytest.mark.parametrize(
@@ -58,6 +58,6 @@ def test_paired_difference_pairs_by_seed() -> None:
         (lambda: t_summary([1.0, 2.0], confidence=1.0), r"confidence=1.0: expected a value in \(0, 1\)"),
     ],
 )
-def test_bad_inputs_are_refused(call, message: str) -> None:  # noqa: ANN001
+def test_bad_inputs_are_refused(call, message: str) -> None:
     with pytest.raises(ValueError, match=message):
         call()

@@ -16,7 +16,7 @@ STUDY = Path(__file__).resolve().parents[2] / "bench" / "effect_study.py"
 SEEDS = (0, 1, 2)
 
 
-def _study():  # noqa: ANN202
+def _study():
     spec = importlib.util.spec_from_file_location("effect_study", STUDY)
     assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)

@@ -18,7 +18,9 @@ OVERRIDES = ["train.epochs=1", "train.iterations_per_epoch=2", "model.base_chann
              "+data.params.image_size=32", "+data.params.n_train=4", "+data.params.n_test=4"]
 
 
-def test_diagnose_reports_the_medians_of_the_boundary_distance(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_diagnose_reports_the_medians_of_the_boundary_distance(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     weights = tmp_path / "model.pt"
     assert main(["train", "--quiet", *OVERRIDES, f"save_model={weights}"]) == 0
     capsys.readouterr()
@@ -39,7 +41,9 @@ def test_diagnose_reports_the_medians_of_the_boundary_distance(tmp_path: Path, c
     model.eval()
     with torch.no_grad():
         medians = [
-            float(np.median(boundary_distance(model(torch.from_numpy(s.images)), torch.from_numpy(s.labels), 1).numpy()))
+            float(
+                np.median(boundary_distance(model(torch.from_numpy(s.images)), torch.from_numpy(s.labels), 1).numpy())
+            )
             for s in (dataset.train, dataset.test)
         ]
     lesion = result["classes"]["lesion"]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from asymtune.train.settings import AsymmetrySettings, baseline, from_paper_form
+from asymtune.method.settings import AsymmetrySettings, baseline, from_paper_form
 
 
 def test_paper_form_maps_to_per_class_vectors() -> None:
@@ -41,3 +41,15 @@ def test_bad_values_are_refused_with_their_name(kwargs: dict, message: str) -> N
 def test_unknown_keys_are_refused() -> None:
     with pytest.raises(ValueError, match="unknown keys"):
         AsymmetrySettings.from_dict({"margin": [0, 0], "gamma": [0, 0], "rare": [0, 0], "focal": 1})
+
+
+def test_every_class_rare_is_the_symmetric_control() -> None:
+    # method.md section 2: r = all ones, background included, is the symmetric margin / adversarial /
+    # augmentation control; the paper form then puts the margin on every class and no focal factor.
+    margin = from_paper_form(3, [True, True, True], margin=1.0, gamma=4.0)
+    assert margin.rare == (True, True, True)
+    assert margin.margin == (1.0, 1.0, 1.0) and margin.gamma == (0.0, 0.0, 0.0)
+    assert not margin.is_baseline
+    assert not from_paper_form(3, [True] * 3, adv_eps=10.0).is_baseline
+    assert from_paper_form(3, [True] * 3).is_baseline  # a rare set alone changes nothing
+    assert AsymmetrySettings.from_dict(margin.to_dict()) == margin

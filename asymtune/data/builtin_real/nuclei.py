@@ -36,7 +36,8 @@ def inner_boundary(instances: np.ndarray) -> np.ndarray:
     cross = ndimage.generate_binary_structure(2, 1)
     grown = ndimage.grey_dilation(instances, footprint=cross, mode="nearest")
     shrunk = ndimage.grey_erosion(instances, footprint=cross, mode="nearest")
-    return (instances > 0) & ((grown != instances) | (shrunk != instances))
+    boundary: np.ndarray = (instances > 0) & ((grown != instances) | (shrunk != instances))
+    return boundary
 
 
 def build(root: Path, tile: int = 128) -> Path:

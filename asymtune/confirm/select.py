@@ -1,7 +1,7 @@
 """Choose the setting to export: rank the sweep's trials on validation, then confirm over seeds.
 
 Only validation metrics enter here; the test split is evaluated after the choice is made
-(:mod:`asymtune.report.confirm`), so it cannot influence it.
+(:mod:`asymtune.confirm.retrain`), so it cannot influence it.
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from collections.abc import Mapping, Sequence
 
 import numpy as np
 
-from asymtune.report.collect import TrialRecord
+from asymtune.results.trials import TrialRecord
 
 CONSTRAINTS = ("no_class_below_baseline",)
 """``no_class_below_baseline``: every foreground class's validation Dice at least the baseline's."""
@@ -59,7 +59,7 @@ def rank_trials(
     sign = _check_mode(mode)
     check_constraint(constraint)
     reference = baseline.last if baseline is not None else None
-    names = tuple(trials[0].config["asymtune"]["class_names"]) if trials else ()
+    names = trials[0].spec.class_names if trials else ()
     candidates = [
         t for t in trials
         if t.error is None and not math.isnan(t.objective(metric))

@@ -80,6 +80,12 @@ def check_non_negative_scalar(name: str, value: float) -> None:
         raise ValueError(f"{name} = {value!r} is invalid; expected a finite value >= 0")
 
 
+def check_positive_scalar(name: str, value: float) -> None:
+    """Raise ``ValueError`` naming ``value`` if it is not a finite value > 0."""
+    if not (value > 0.0 and value < float("inf")):
+        raise ValueError(f"{name} = {value!r} is invalid; expected a finite value > 0")
+
+
 def class_vector(
     values: ClassVector, num_classes: int, name: str, device: torch.device
 ) -> Tensor | None:
@@ -111,15 +117,27 @@ def class_vector(
     return torch.tensor(floats, dtype=torch.float32, device=device)
 
 
-def rare_mask(rare: Sequence[bool] | Tensor, device: torch.device) -> Tensor:
+def rare_mask(
+    rare: Sequence[bool] | Tensor, device: torch.device, num_classes: int | None = None
+) -> Tensor:
     """Turn the set of rare classes (a length-C boolean sequence or tensor) into a bool ``(C,)``.
 
+    Args:
+        rare: one flag per class, True for the rare classes.
+        device: where the mask is made.
+        num_classes: ``C`` when the caller knows it; ``rare`` must then have exactly ``C`` flags.
+
     Raises:
-        ValueError: if ``rare`` is empty or not one-dimensional.
+        ValueError: if ``rare`` is empty or not one-dimensional, or its length is not
+            ``num_classes``.
     """
     mask = torch.as_tensor(rare, device=device).to(torch.bool)
     if mask.ndim != 1 or mask.numel() == 0:
         raise ValueError(
             f"rare has shape {tuple(mask.shape)}; expected a non-empty length-C boolean sequence"
+        )
+    if num_classes is not None and mask.numel() != num_classes:
+        raise ValueError(
+            f"rare has {mask.numel()} flags {mask.tolist()}; expected {num_classes}, one per class"
         )
     return mask

@@ -19,7 +19,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from asymtune.losses._checks import rare_mask
+from asymtune.method._checks import rare_mask
 
 
 @dataclass(frozen=True)
@@ -76,6 +76,27 @@ def _lam_flags(lam: float | Tensor, mu: float, like: Tensor) -> tuple[Tensor | b
     return lam64 > mu, 1.0 - lam64 > mu
 
 
+def _rare_classes(
+    rare: Sequence[bool] | Tensor, labels: Tensor, ignore_index: int, num_classes: int | None
+) -> Tensor:
+    """``rare`` as a bool ``(C,)`` mask on the labels' device, its length checked.
+
+    With ``num_classes`` the length is compared to it (no device read). Without, the smallest
+    and largest labels are read (one host synchronisation) so that a class without a flag stops
+    with a ``ValueError`` rather than an ``IndexError`` (or a device-side assert on CUDA).
+    """
+    mask = rare_mask(rare, labels.device, num_classes)
+    if num_classes is None and labels.numel() > 0:
+        smallest, largest = labels.masked_fill(labels == ignore_index, 0).aminmax()
+        for value in (int(smallest), int(largest)):
+            if not 0 <= value < mask.numel():
+                raise ValueError(
+                    f"labels contain class {value} but rare has {mask.numel()} flags {mask.tolist()}; "
+                    f"expected classes 0..{mask.numel() - 1} (or ignore_index {ignore_index}), one flag each"
+                )
+    return mask
+
+
 def mixup_labels(
     label_a: Tensor,
     label_b: Tensor,
@@ -83,6 +104,8 @@ def mixup_labels(
     rare: Sequence[bool] | Tensor,
     mu: float,
     ignore_index: int = -1,
+    *,
+    num_classes: int | None = None,
 ) -> Tensor:
     """Hard label map of asymmetric mixup (method.md 3.4), voxel by voxel.
 
@@ -109,12 +132,16 @@ def mixup_labels(
         rare: ``C`` booleans, True for rare classes.
         mu: the mixup margin in ``[0, 1)``.
         ignore_index: label value of ignored voxels.
+        num_classes: ``C``; when given, ``rare`` must have ``C`` flags (checked without reading
+            the labels). When None, the labels are read once to check that every class has a
+            flag; a ``rare`` longer than the class count can then not be detected.
 
     Returns:
         ``B H W [D]`` int64 mixed labels.
 
     Raises:
-        ValueError: if the label shapes differ, ``mu`` is out of range or ``lam`` has a bad shape.
+        ValueError: if the label shapes differ, ``mu`` is out of range, ``lam`` has a bad shape,
+            or ``rare`` does not have one flag per class.
 
     Example:
         >>> a = torch.tensor([[0, 1, 1, 0]])
@@ -129,7 +156,15 @@ def mixup_labels(
         )
     if not 0.0 <= mu < 1.0:
         raise ValueError(f"mu = {mu!r} is invalid; expected a value in [0, 1)")
-    rare_classes = rare_mask(rare, label_a.device)
+    both = torch.stack([label_a, label_b]) if num_classes is None else label_a  # read only without C
+    rare_classes = _rare_classes(rare, both, ignore_index, num_classes)
+    return _mixup_labels(label_a, label_b, lam, rare_classes, mu, ignore_index)
+
+
+def _mixup_labels(
+    label_a: Tensor, label_b: Tensor, lam: float | Tensor, rare_classes: Tensor, mu: float, ignore_index: int
+) -> Tensor:
+    """:func:`mixup_labels` after its checks, ``rare_classes`` a bool ``(C,)`` on the labels' device."""
     keep_a, keep_b = _lam_flags(lam, mu, label_a)
     valid_a = label_a != ignore_index
     valid_b = label_b != ignore_index
@@ -182,6 +217,8 @@ def mixup_batch(
     rare: Sequence[bool] | Tensor,
     generator: np.random.Generator | None = None,
     ignore_index: int = -1,
+    *,
+    num_classes: int | None = None,
 ) -> MixupBatch:
     """Asymmetric mixup of a batch with its flipped self (method.md 3.4).
 
@@ -198,12 +235,14 @@ def mixup_batch(
         generator: a ``numpy.random.Generator`` for reproducible ``lam``; None uses torch's
             global generator.
         ignore_index: label value of ignored voxels.
+        num_classes: ``C``; when given, ``rare`` must have ``C`` flags (see :func:`mixup_labels`).
 
     Returns:
         The mixed images, hard labels and per-sample ``lam``.
 
     Raises:
-        ValueError: if shapes do not match or ``alpha`` / ``mu`` are out of range.
+        ValueError: if shapes do not match, ``alpha`` / ``mu`` are out of range or ``rare`` does
+            not have one flag per class.
         TypeError: if ``generator`` is neither None nor a ``numpy.random.Generator``.
 
     Example:
@@ -215,8 +254,9 @@ def mixup_batch(
     _check_images_labels(images, labels)
     if not 0.0 <= mu < 1.0:
         raise ValueError(f"mu = {mu!r} is invalid; expected a value in [0, 1)")
+    rare_classes = _rare_classes(rare, labels, ignore_index, num_classes)  # before any random draw
     lam = (_sample_beta(alpha, images.shape[0], generator) * (1.0 - mu)).to(images.device)
-    mixed_labels = mixup_labels(labels, labels.flip(0), lam, rare, mu, ignore_index)
+    mixed_labels = _mixup_labels(labels, labels.flip(0), lam, rare_classes, mu, ignore_index)
     return MixupBatch(images=_mix_images(images, lam), labels=mixed_labels, lam=lam)
 
 

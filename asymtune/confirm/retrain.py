@@ -2,7 +2,7 @@
 choose again on validation, then test the chosen setting and the baseline once.
 
 Order matters for honesty: every model is trained and validated first; the choice is made from
-the mean validation objective over seeds (:func:`asymtune.report.select.select_confirmed`); only
+the mean validation objective over seeds (:func:`asymtune.confirm.select.select_confirmed`); only
 then are the chosen setting and the baseline evaluated on the test split. The other candidates
 are never tested. Each model is one MLflow run under the dataset's parent run
 (:mod:`asymtune.tracking.confirmation`); a rerun finds the runs again and trains only what is
@@ -14,7 +14,6 @@ from __future__ import annotations
 import io
 import logging
 import tempfile
-import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -23,13 +22,14 @@ from typing import Any
 import numpy as np
 import torch
 
+from asymtune.confirm.options import DecisionOptions
+from asymtune.confirm.select import find_baseline, rank_trials, select_confirmed
 from asymtune.data.base import SegmentationDataset
 from asymtune.data.loading import load_dataset
-from asymtune.report.collect import TrialRecord, load_trials
-from asymtune.report.options import DecisionOptions
-from asymtune.report.select import find_baseline, rank_trials, select_confirmed
-from asymtune.search.storage import is_directory
-from asymtune.search.trainable import FIXED_KEY, STATE_FILE
+from asymtune.results.distances import distances_arrays
+from asymtune.results.layout import STATE_FILE
+from asymtune.results.storage import is_directory
+from asymtune.results.trials import TrialRecord, load_trials
 from asymtune.tracking.confirmation import (
     STATE_ARTIFACT,
     TAG_REGISTERED,
@@ -41,11 +41,12 @@ from asymtune.tracking.confirmation import (
     log_trained,
     register_model,
 )
+from asymtune.train.factory import build_trainer
+from asymtune.train.trainer import Trainer
 
 log = logging.getLogger(__name__)
 TAG_SWEEP_CHOICE = "asymtune.sweep_choice"
 TAG_CONFIRMED = "asymtune.confirmed_trial"
-_MAX_DISTANCES = 50_000  # per class and split in the stored file (a seeded subsample beyond that)
 
 
 @dataclass(frozen=True)
@@ -71,11 +72,10 @@ class Job:
 
     @classmethod
     def of(cls, trial: TrialRecord, seed: int) -> Job:
-        fixed = trial.config[FIXED_KEY]
+        run = trial.spec.run_config(trial.settings, seed=seed)
         return cls(
-            trial_id=trial.trial_id, seed=int(seed), dataset_name=fixed["dataset_name"], dataset_spec=fixed["dataset"],
-            model=dict(fixed["model"]), train={**dict(fixed["train"]), "seed": int(seed)},
-            settings=trial.settings.to_dict(),
+            trial_id=trial.trial_id, seed=int(seed), dataset_name=run["dataset_name"], dataset_spec=run["data"],
+            model=run["model"], train=run["train"], settings=run["settings"],
         )
 
     def train_config(self) -> dict[str, Any]:
@@ -86,14 +86,8 @@ class Job:
         }
 
 
-def _trainer(job: Job, dataset: SegmentationDataset | None) -> Any:
-    from asymtune.train.config import TrainConfig
-    from asymtune.train.settings import AsymmetrySettings
-    from asymtune.train.trainer import Trainer
-
-    data = dataset if dataset is not None else load_dataset(job.dataset_spec, job.dataset_name)
-    settings = AsymmetrySettings.from_dict(job.settings)
-    return Trainer(data, dict(job.model), settings, TrainConfig.from_mapping(job.train))
+def _trainer(job: Job, dataset: SegmentationDataset | None) -> Trainer:
+    return build_trainer(job.train_config(), dataset)
 
 
 def _state_bytes(state: Mapping[str, torch.Tensor]) -> bytes:
@@ -126,27 +120,12 @@ def evaluate_job(
     metrics = trainer.evaluate(split.test, "test", per_case=True)
     distances = None
     if with_distances:
-        rng = np.random.default_rng(0)
-        arrays = {}
-        for name, split_data in (("train", split.train), ("test", split.test)):
-            for cls, values in split_distances(trainer, split_data).items():
-                if values.size > _MAX_DISTANCES:
-                    values = rng.choice(values, _MAX_DISTANCES, replace=False)
-                arrays[f"{name}/{cls}"] = values.astype(np.float32)
+        arrays = distances_arrays({name: split_distances(trainer, data) for name, data in (
+            ("train", split.train), ("test", split.test))})
         buffer = io.BytesIO()
-        np.savez_compressed(buffer, **arrays)
+        np.savez_compressed(buffer, **arrays)  # type: ignore[arg-type]
         distances = buffer.getvalue()
     return {"metrics": metrics, "distances": distances}
-
-
-def read_distances(path: Path) -> dict[str, dict[str, np.ndarray]]:
-    """The ``.npz`` of :func:`evaluate_job` as ``{"train" | "test": {class: values}}``."""
-    result: dict[str, dict[str, np.ndarray]] = {"train": {}, "test": {}}
-    with np.load(path) as data:
-        for key in data.files:
-            split, name = key.split("/", 1)
-            result[split][name] = data[key]
-    return result
 
 
 # ------------------------------------------------------------------------------ executors
@@ -169,8 +148,8 @@ class RayExecutor:
     """Runs jobs as Ray tasks with the sweep's per-trial resources (``resources.cpu``/``gpu``)."""
 
     def __init__(self, resources: Mapping[str, Any]) -> None:
-        self.num_cpus = float(resources.get("cpu", 1))
-        self.num_gpus = float(resources.get("gpu", 0))
+        self.num_cpus = float(resources["cpu"])
+        self.num_gpus = float(resources["gpu"])
 
     def run(self, fn: Callable[..., Any], calls: Sequence[tuple[Any, ...]]) -> Iterator[tuple[int, Any]]:
         """Yield ``(index, result)`` in the order the tasks finish (the exception if one raised)."""
@@ -235,9 +214,8 @@ def plan_confirmation(
 def _reuse(trial: TrialRecord, seed: int) -> dict[str, Any] | None:
     """The trial as the confirmation's training with ``seed``: its weights after the last epoch and
     its last metrics, when it trained every epoch with that seed and that checkpoint is kept."""
-    train = trial.config[FIXED_KEY]["train"]
-    epochs = int(train["epochs"])
-    if trial.error is not None or trial.checkpoint is None or int(train["seed"]) != seed or trial.epochs != epochs:
+    epochs = trial.spec.epochs
+    if trial.error is not None or trial.checkpoint is None or trial.spec.seed != seed or trial.epochs != epochs:
         return None
     with trial.checkpoint.as_directory() as directory:  # local, or fetched from an object store
         path = Path(directory) / STATE_FILE
@@ -268,7 +246,7 @@ def read_confirmation(
     choice, baseline, candidates = planned
     result = Confirmation(
         sweep_choice=choice.trial_id, baseline=baseline.trial_id, candidates=[t.trial_id for t in candidates],
-        selected=baseline.trial_id, seeds=options.confirm.seed_values(int(baseline.config[FIXED_KEY]["train"]["seed"])),
+        selected=baseline.trial_id, seeds=options.confirm.seed_values(baseline.spec.seed),
         runs=list_confirmation_runs(client, parent_run_id),
     )
     _choose(result, options, class_names)
@@ -384,37 +362,11 @@ def _register(
     path = download(client, run.run_id, STATE_ARTIFACT, directory / f"register-{run.run_id}")
     if path is None:
         return None
-    fixed = trial.config[FIXED_KEY]
-    dataset = load_dataset(fixed["dataset"], fixed["dataset_name"])
-    options_model = dict(fixed["model"])
+    spec = trial.spec
+    dataset = load_dataset(spec.dataset, spec.dataset_name)
+    options_model = dict(spec.model)
     model = create_model(str(options_model.pop("name")), dataset.spatial_dims, dataset.in_channels, dataset.num_classes,
                          **options_model)
     model.load_state_dict(torch.load(path, map_location="cpu", weights_only=True))
     model.eval()
     return register_model(tracking_uri, run, model, f"{options.model_name_prefix}{name}")
-
-
-def confirm_sweep(output_dir: Path, resources: Mapping[str, Any]) -> dict[str, Confirmation | str]:
-    """:func:`confirm_dataset` for every dataset of the sweep in ``output_dir``, on the executor
-    ``confirm.executor`` names (Ray tasks get the trials' ``resources``)."""
-    from asymtune.report.build import read_manifest
-
-    output_dir = Path(output_dir)
-    manifest = read_manifest(output_dir)
-    options = DecisionOptions.from_output_dir(output_dir, manifest)
-    executor: Executor = RayExecutor(resources) if options.confirm.executor == "ray" else LocalExecutor()
-    outcomes: dict[str, Confirmation | str] = {}
-    for name, entry in manifest["datasets"].items():
-        started = time.perf_counter()
-        uri = manifest["mlflow"]["tracking_uri"]
-        outcome = confirm_dataset(name, entry, manifest["sweep_id"], uri, options, executor)
-        if isinstance(outcome, str):
-            log.warning("%s: not confirmed: %s", name, outcome)
-        else:
-            log.info(
-                "%s: confirmed trial %s (sweep choice %s) in %.1f s", name, outcome.selected, outcome.sweep_choice,
-                time.perf_counter() - started,
-            )
-        outcomes[name] = outcome
-    return outcomes
-

@@ -1,5 +1,5 @@
-"""Read what a dataset sweep stored (Ray Tune's experiment folder, local or on an object store)
-into plain records."""
+"""The trial records of a dataset sweep, read from Ray Tune's experiment folder (local or on an
+object store): each with the per-class setting it trained with, its history and checkpoint."""
 
 from __future__ import annotations
 
@@ -11,8 +11,9 @@ from typing import Any
 import pyarrow.fs
 from ray import tune
 
-from asymtune.search.trainable import FIXED_KEY, STATE_FILE, settings_from_trial_config
-from asymtune.train.settings import AsymmetrySettings
+from asymtune.method.settings import AsymmetrySettings
+from asymtune.results.layout import FIXED_KEY, SETTINGS_KEY, STATE_FILE
+from asymtune.results.spec import TrialSpec, trial_spec
 
 
 @dataclass
@@ -21,7 +22,8 @@ class TrialRecord:
 
     Attributes:
         trial_id: Ray Tune's id.
-        config: the trial config (fixed part under ``"asymtune"``, Optuna values at top level).
+        config: the trial config (fixed part under ``"asymtune"``, the resolved setting under
+            ``"settings"``, Optuna values at top level).
         settings: the per-class asymmetry setting it trained with.
         history: one metrics dict per reported epoch.
         error: the error text when the trial failed.
@@ -46,6 +48,11 @@ class TrialRecord:
         return path if path.is_file() else None
 
     @property
+    def spec(self) -> TrialSpec:
+        """The trial contract's fixed part (dataset, model, train options, class names)."""
+        return trial_spec(self.config)
+
+    @property
     def last(self) -> dict[str, Any]:
         return self.history[-1] if self.history else {}
 
@@ -65,9 +72,10 @@ def load_trials(experiment_dir: str | Path) -> list[TrialRecord]:
     """
     analysis = tune.ExperimentAnalysis(str(experiment_dir))
     records = []
-    for result in tune.ResultGrid(analysis):
+    grid = tune.ResultGrid(analysis)
+    for result in (grid[index] for index in range(len(grid))):
         config = dict(result.config or {})
-        if FIXED_KEY not in config:
+        if FIXED_KEY not in config or SETTINGS_KEY not in config:
             continue
         frame = result.metrics_dataframe
         history = frame.to_dict("records") if frame is not None and len(frame) else []
@@ -76,7 +84,7 @@ def load_trials(experiment_dir: str | Path) -> list[TrialRecord]:
             TrialRecord(
                 trial_id=trial_id,
                 config=config,
-                settings=settings_from_trial_config(config),
+                settings=AsymmetrySettings.from_dict(config[SETTINGS_KEY]),
                 history=history,
                 error=str(result.error) if result.error else None,
                 checkpoint=result.checkpoint,

@@ -1,7 +1,8 @@
-"""Loss modules over the pure functions of ``_functional``, registered by name.
+"""Loss modules over the pure functions of ``_functional``.
 
 Options are checked once in ``__init__`` (a bad value raises ``ValueError`` naming it and the
-valid range); ``forward`` checks shapes and never assigns to ``self``.
+valid range); ``forward`` checks shapes and never assigns to ``self``. ``_registry`` registers
+each of them under a name, through a factory taking the uniform ``LossOptions``.
 """
 
 from __future__ import annotations
@@ -13,13 +14,14 @@ from typing import Any, ClassVar
 import torch
 from torch import Tensor, nn
 
-from asymtune.losses._checks import (
+from asymtune.method._checks import (
     check_logits_soft_target,
     check_logits_target,
     check_non_negative,
     check_non_negative_scalar,
+    check_positive_scalar,
 )
-from asymtune.losses._functional import (
+from asymtune.method._functional import (
     DEFAULT_SMOOTH,
     _focal_ce,
     _focal_dice,
@@ -30,7 +32,6 @@ from asymtune.losses._functional import (
     _true_class_focal,
     unified_focal,
 )
-from asymtune.losses._registry import register_loss
 
 
 def _check_num_classes(num_classes: int) -> None:
@@ -50,7 +51,8 @@ def _check_loss_weights(ce_weight: float, dice_weight: float, smooth: float) -> 
     check_non_negative_scalar("dice_weight", dice_weight)
     if ce_weight == 0 and dice_weight == 0:
         raise ValueError("ce_weight = 0 and dice_weight = 0 is invalid; expected at least one > 0")
-    check_non_negative_scalar("smooth", smooth)
+    # s = 0 makes the Dice ratio of a class absent from labels and predictions 0 / 0 = NaN.
+    check_positive_scalar("smooth", smooth)
 
 
 class SegmentationLoss(nn.Module, ABC):
@@ -92,7 +94,6 @@ class SegmentationLoss(nn.Module, ABC):
         )
 
 
-@register_loss("asymmetric")
 class AsymmetricLoss(SegmentationLoss):
     """Asymmetric large-margin focal CE + asymmetric focal Dice (method.md 3.1 and 3.2).
 
@@ -110,11 +111,11 @@ class AsymmetricLoss(SegmentationLoss):
         ce_weight: weight ``>= 0`` of the cross-entropy term.
         dice_weight: weight ``>= 0`` of the Dice term.
         ignore_index: label value of ignored voxels.
-        smooth: the ``s`` of the Dice ratio.
+        smooth: the ``s`` of the Dice ratio, ``> 0``.
 
     Raises:
         ValueError: if ``margin`` and ``gamma`` differ in length or have fewer than two values, a
-            value is negative, or both weights are 0.
+            value is negative, both weights are 0 or ``smooth <= 0``.
 
     Example:
         >>> loss = AsymmetricLoss(margin=[0.0, 1.0], gamma=[4.0, 0.0])
@@ -208,25 +209,30 @@ class AsymmetricLoss(SegmentationLoss):
         return loss
 
     def forward_soft(self, logits: Tensor, soft_target: Tensor) -> Tensor:
-        """``ce_weight * soft_ce + dice_weight * soft_dice`` for the symmetric mixup control.
+        """``ce_weight * soft_ce + dice_weight * soft_dice`` with this loss's margins and gammas.
 
-        Symmetric mixup is ordinary mixup (method.md 3.4), so neither margin nor focal factor
-        applies here.
+        For the symmetric mixup control (soft labels ``lam e_a + (1 - lam) e_b``, method.md 3.4).
+        Margin and focal factor shape the loss on mixup samples too (method.md 3.6), each class's
+        weighted by the soft target: ``z'_ij = z_ij - y_ij m_j`` and ``(1 - q_ij)^{gamma_j}`` on
+        each class's term (see :func:`~asymtune.method.soft_ce`). With one-hot targets this is
+        :meth:`forward`; with zero margins and gammas, plain soft CE + soft Dice.
 
         Args:
-            logits: ``B C H W [D]`` raw scores.
+            logits: ``B C H W [D]`` raw scores, any float dtype (computed in float32).
             soft_target: ``B C H W [D]`` probabilities (all-zero rows are ignored voxels).
 
         Raises:
             ValueError: naming both shapes if they differ or ``C != len(margin)``.
         """
         check_logits_soft_target(logits, soft_target, self.num_classes)
-        log_p, target32, valid = _soft_terms(logits, soft_target)
+        margin = self.margin.to(logits.device) if self._has_margin else None
+        gamma = self.gamma.to(logits.device) if self._has_focal else None
+        terms = _soft_terms(logits, soft_target, margin, gamma)
         loss = logits.new_zeros((), dtype=torch.float32)
         if self.ce_weight:
-            loss = loss + self.ce_weight * _soft_ce(log_p, target32, valid)
+            loss = loss + self.ce_weight * _soft_ce(terms)
         if self.dice_weight:
-            loss = loss + self.dice_weight * _soft_dice(log_p, target32, valid, self.smooth)
+            loss = loss + self.dice_weight * _soft_dice(terms, self.smooth)
         return loss
 
     def extra_repr(self) -> str:
@@ -237,7 +243,6 @@ class AsymmetricLoss(SegmentationLoss):
         )
 
 
-@register_loss("ce_dice")
 class CEDiceLoss(AsymmetricLoss):
     """The baseline: cross-entropy + soft Dice, no asymmetry (``AsymmetricLoss`` with zeros).
 
@@ -246,7 +251,7 @@ class CEDiceLoss(AsymmetricLoss):
         ce_weight: weight ``>= 0`` of the cross-entropy term.
         dice_weight: weight ``>= 0`` of the ``1 - soft Dice`` term (mean over foreground).
         ignore_index: label value of ignored voxels.
-        smooth: the ``s`` of the Dice ratio.
+        smooth: the ``s`` of the Dice ratio, ``> 0``.
 
     Example:
         >>> loss = CEDiceLoss(num_classes=3)
@@ -273,7 +278,6 @@ class CEDiceLoss(AsymmetricLoss):
         )
 
 
-@register_loss("weighted_ce")
 class WeightedCEDiceLoss(SegmentationLoss):
     """Class-weighted cross-entropy + soft Dice, the usual class-imbalance baseline.
 
@@ -286,10 +290,11 @@ class WeightedCEDiceLoss(SegmentationLoss):
         ce_weight: weight ``>= 0`` of the cross-entropy term.
         dice_weight: weight ``>= 0`` of the Dice term.
         ignore_index: label value of ignored voxels.
-        smooth: the ``s`` of the Dice ratio.
+        smooth: the ``s`` of the Dice ratio, ``> 0``.
 
     Raises:
-        ValueError: if a class weight is negative, all are 0, or fewer than 2 are given.
+        ValueError: if a class weight is negative, all are 0, or fewer than 2 are given, or
+            ``smooth <= 0``.
 
     Example:
         >>> loss = WeightedCEDiceLoss.from_class_fractions([0.99, 0.01])
@@ -376,7 +381,6 @@ class WeightedCEDiceLoss(SegmentationLoss):
         )
 
 
-@register_loss("unified_focal")
 class UnifiedFocalLoss(SegmentationLoss):
     """Asymmetric Unified Focal loss of Yeung et al., an extra baseline (method.md 3.2 note).
 
@@ -442,3 +446,4 @@ class UnifiedFocalLoss(SegmentationLoss):
             f"num_classes={self.num_classes}, focal_weight={self.focal_weight}, "
             f"delta={self.delta}, gamma={self.gamma}, ignore_index={self.ignore_index}"
         )
+

@@ -16,10 +16,11 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from asymtune.losses._checks import (
+from asymtune.method._checks import (
     ClassVector,
     check_logits_soft_target,
     check_logits_target,
+    check_positive_scalar,
     class_vector,
 )
 
@@ -181,13 +182,15 @@ def asymmetric_dice(
         margin: ``C`` non-negative margins (sequence or 1-D tensor).
         gamma: ``C`` non-negative focal exponents (sequence or 1-D tensor).
         ignore_index: label value of voxels masked out of every sum.
-        smooth: the ``s`` above.
+        smooth: the ``s`` above, ``> 0`` (it keeps the ratio of a class absent from labels and
+            predictions at ``s / s``).
 
     Returns:
         Scalar float32 loss.
 
     Raises:
-        ValueError: if the shapes do not match or ``margin`` / ``gamma`` do not have C values.
+        ValueError: if the shapes do not match, ``margin`` / ``gamma`` do not have C values or
+            ``smooth <= 0``.
 
     Example:
         >>> logits = torch.randn(2, 2, 8, 8)
@@ -196,6 +199,7 @@ def asymmetric_dice(
         True
     """
     check_logits_target(logits, target)
+    check_positive_scalar("smooth", smooth)
     num_classes = logits.shape[1]
     margin_c = class_vector(margin, num_classes, "margin", logits.device)
     gamma_c = class_vector(gamma, num_classes, "gamma", logits.device)
@@ -203,67 +207,140 @@ def asymmetric_dice(
     return _focal_dice(terms, *_true_class_focal(terms, gamma_c), smooth)
 
 
-def _soft_terms(logits: Tensor, soft_target: Tensor) -> tuple[Tensor, Tensor, Tensor]:
-    """Log-softmax ``(B, C, N)``, float32 target ``(B, C, N)`` and validity ``(B, N)``."""
-    log_p = F.log_softmax(logits.float().flatten(2), dim=1)  # (B, C, N)
+class _SoftTerms(NamedTuple):
+    """Per-voxel quantities of the soft-label losses, computed once."""
+
+    log_q: Tensor
+    """``(B, C, N)`` float32 log-softmax of the margin-shifted logits."""
+    target: Tensor
+    """``(B, C, N)`` float32 soft target, all zeros at ignored voxels."""
+    valid: Tensor
+    """``(B, N)`` bool, False at ignored voxels (all-zero target rows)."""
+    factor: Tensor | None
+    """``(B, C, N)`` focal factor ``(1 - q_ij)^{gamma_j}``, None without focal."""
+
+
+def _soft_terms(
+    logits: Tensor, soft_target: Tensor, margin: Tensor | None = None, gamma: Tensor | None = None
+) -> _SoftTerms:
+    """Shift each logit by its target-weighted margin, take the log-softmax and the focal factor.
+
+    ``z'_ij = z_ij - y_ij m_j`` and ``(1 - q_ij)^{gamma_j}``: with a one-hot ``y`` these are the
+    hard-label quantities of :func:`_terms` and :func:`_true_class_focal` at the true class.
+    """
+    logits32 = logits.float().flatten(2)  # (B, C, N)
     target32 = soft_target.float().flatten(2)  # (B, C, N)
+    if margin is not None:
+        logits32 = torch.addcmul(logits32, target32, margin.view(1, -1, 1), value=-1.0)
+    log_q = F.log_softmax(logits32, dim=1)
     valid = target32.sum(dim=1) > 0  # (B, N)
-    return log_p, target32, valid
+    factor = None if gamma is None else _focal_factor(log_q.exp(), gamma.view(1, -1, 1))
+    return _SoftTerms(log_q, target32, valid, factor)
 
 
-def _soft_ce(log_p: Tensor, target32: Tensor, valid: Tensor) -> Tensor:
-    return _masked_mean(-(target32 * log_p).sum(dim=1), valid)
+def _soft_ce(terms: _SoftTerms) -> Tensor:
+    """``-(1/N) sum_i sum_j y_ij (1 - q_ij)^{gamma_j} log q_ij`` over valid voxels."""
+    weighted = terms.target * terms.log_q  # (B, C, N)
+    if terms.factor is not None:
+        weighted = weighted * terms.factor
+    return _masked_mean(-weighted.sum(dim=1), terms.valid)
 
 
-def _soft_dice(log_p: Tensor, target32: Tensor, valid: Tensor, smooth: float) -> Tensor:
-    p = log_p.exp()  # (B, C, N)
-    predicted = torch.einsum("bcn,bn->c", p, valid.to(p.dtype))
-    true_positive = (p * target32).sum(dim=(0, 2))
-    support = target32.sum(dim=(0, 2))
-    # TP - FN = 2 TP - support
-    return _dice_loss_per_class(predicted, support, 2 * true_positive - support, smooth)[1:].mean()
+def _soft_dice(terms: _SoftTerms, smooth: float) -> Tensor:
+    """Mean over foreground classes of the focal Dice of method.md 3.2 against soft targets."""
+    q = terms.log_q.exp()  # (B, C, N)
+    predicted = torch.einsum("bcn,bn->c", q, terms.valid.to(q.dtype))  # TP + FP, valid voxels
+    true_positive = (q * terms.target).sum(dim=(0, 2))
+    support = terms.target.sum(dim=(0, 2))  # TP + FN
+    if terms.factor is None:
+        true_minus_missed = 2 * true_positive - support  # TP - FN
+    else:
+        # FN'_c = sum_i y_ic (1 - q_ic)^{1 + gamma_c}
+        missed = ((1.0 - q) * terms.factor * terms.target).sum(dim=(0, 2))
+        true_minus_missed = true_positive - missed
+    return _dice_loss_per_class(predicted, support, true_minus_missed, smooth)[1:].mean()
 
 
-def soft_ce(logits: Tensor, soft_target: Tensor) -> Tensor:
+def _soft_class_vectors(
+    logits: Tensor, margin: ClassVector | None, gamma: ClassVector | None
+) -> tuple[Tensor | None, Tensor | None]:
+    num_classes = logits.shape[1]
+    margin_c = None if margin is None else class_vector(margin, num_classes, "margin", logits.device)
+    gamma_c = None if gamma is None else class_vector(gamma, num_classes, "gamma", logits.device)
+    return margin_c, gamma_c
+
+
+def soft_ce(
+    logits: Tensor,
+    soft_target: Tensor,
+    margin: ClassVector | None = None,
+    gamma: ClassVector | None = None,
+) -> Tensor:
     """Cross-entropy against per-voxel class probabilities (symmetric mixup, method.md 3.4).
 
-    Mean over voxels of ``-sum_j y_ij log p_ij``. A voxel whose target row is all zeros is ignored
-    (:func:`~asymtune.losses.soft_mixup_batch` marks ignored voxels that way).
+    Mean over voxels of ``-sum_j y_ij (1 - q_ij)^{gamma_j} log q_ij`` with
+    ``q = softmax(z - y * m)``: the margin and the focal factor of each class weighted by the soft
+    target, as method.md 3.6 keeps them on mixup samples. With one-hot targets it equals
+    :func:`asymmetric_ce`; without margin and gamma it is ``-sum_j y_ij log p_ij``. A voxel whose
+    target row is all zeros is ignored (:func:`~asymtune.method.soft_mixup_batch` marks ignored
+    voxels that way).
 
     Args:
         logits: ``B C H W [D]`` raw scores, any float dtype (computed in float32).
         soft_target: ``B C H W [D]`` probabilities summing to 1 (or 0 for ignored voxels).
+        margin: ``C`` non-negative margins ``m_j``, or None for none.
+        gamma: ``C`` non-negative focal exponents ``gamma_j``, or None for none.
 
     Returns:
         Scalar float32 loss.
 
     Raises:
-        ValueError: if the two shapes differ.
+        ValueError: if the two shapes differ or ``margin`` / ``gamma`` do not have C values.
+
+    Example:
+        >>> logits = torch.randn(1, 2, 4, 4)
+        >>> soft = torch.full((1, 2, 4, 4), 0.5)
+        >>> soft_ce(logits, soft, margin=[0.0, 1.0], gamma=[2.0, 0.0]).shape
+        torch.Size([])
     """
     check_logits_soft_target(logits, soft_target)
-    return _soft_ce(*_soft_terms(logits, soft_target))
+    return _soft_ce(_soft_terms(logits, soft_target, *_soft_class_vectors(logits, margin, gamma)))
 
 
-def soft_dice(logits: Tensor, soft_target: Tensor, smooth: float = DEFAULT_SMOOTH) -> Tensor:
-    """``1 - soft Dice`` against per-voxel class probabilities, mean over foreground classes.
+def soft_dice(
+    logits: Tensor,
+    soft_target: Tensor,
+    smooth: float = DEFAULT_SMOOTH,
+    margin: ClassVector | None = None,
+    gamma: ClassVector | None = None,
+) -> Tensor:
+    """The focal Dice loss of method.md 3.2 against per-voxel class probabilities.
 
-    ``TP_c = sum p_ic y_ic``, ``FP_c = sum p_ic (1 - y_ic)``, ``FN_c = sum (1 - p_ic) y_ic`` over
-    the batch; voxels whose target row is all zeros are masked out of every sum. With one-hot
-    targets it equals :func:`asymmetric_dice` with zero margin and gamma.
+    With ``q = softmax(z - y * m)`` and batch-wide sums, per foreground class ``c``:
+    ``TP_c = sum q_ic y_ic``, ``FP_c = sum q_ic (1 - y_ic)``, ``FN_c = sum (1 - q_ic) y_ic``,
+    ``FN'_c = sum (1 - q_ic)^{1 + gamma_c} y_ic`` and the loss is the mean of
+    ``(FP_c + FN'_c + s) / (2 TP_c + FP_c + FN_c + s)``; without margin and gamma it is
+    ``1 - soft Dice``. Voxels whose target row is all zeros are masked out of every sum. With
+    one-hot targets it equals :func:`asymmetric_dice`.
 
     Args:
         logits: ``B C H W [D]`` raw scores, any float dtype (computed in float32).
         soft_target: ``B C H W [D]`` probabilities summing to 1 (or 0 for ignored voxels).
-        smooth: the ``s`` of the ratio.
+        smooth: the ``s`` of the ratio, ``> 0``.
+        margin: ``C`` non-negative margins ``m_j``, or None for none.
+        gamma: ``C`` non-negative focal exponents ``gamma_j``, or None for none.
 
     Returns:
         Scalar float32 loss.
 
     Raises:
-        ValueError: if the two shapes differ.
+        ValueError: if the two shapes differ, ``margin`` / ``gamma`` do not have C values or
+            ``smooth <= 0``.
     """
     check_logits_soft_target(logits, soft_target)
-    return _soft_dice(*_soft_terms(logits, soft_target), smooth)
+    check_positive_scalar("smooth", smooth)
+    terms = _soft_terms(logits, soft_target, *_soft_class_vectors(logits, margin, gamma))
+    return _soft_dice(terms, smooth)
 
 
 def unified_focal(

@@ -5,17 +5,19 @@ class ``c`` to the decision boundary, ``s_i = z_ic - max_{k != c} z_ik`` (negati
 misclassified). Collect it on training and on held-out data with the same model in eval mode and
 compare with :func:`logit_shift_summary`: under overfitting the rare classes' held-out
 distances move towards and across 0 while the frequent classes' stay put.
+:func:`plot_logit_shift` draws both histograms per class.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from pathlib import Path
 
 import numpy as np
 import torch
 from torch import Tensor
 
-from asymtune.losses._checks import check_logits_target
+from asymtune.method._checks import check_logits_target
 
 
 def boundary_distance(logits: Tensor, target: Tensor, cls: int) -> Tensor:
@@ -99,3 +101,39 @@ def logit_shift_summary(
         "frac_negative_val": float(np.mean(val < 0)) if val.size else nan,
         "wasserstein": _wasserstein_1(train, val) if train.size and val.size else nan,
     }
+
+
+def plot_logit_shift(
+    distances: Mapping[str, Mapping[str, Mapping[str, np.ndarray]]], path: Path
+) -> Path:
+    """Histograms of the boundary distance, train against test, per foreground class.
+
+    ``distances[label][split][class]`` with the training split first and the held-out split
+    (``"test"`` or ``"val"``) second; one row per label.
+    """
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    labels = list(distances)
+    classes = list(next(iter(distances.values()))["train"])
+    fig, axes = plt.subplots(len(labels), len(classes), figsize=(3.6 * len(classes), 2.8 * len(labels)), squeeze=False)
+    for row, label in enumerate(labels):
+        for col, name in enumerate(classes):
+            ax = axes[row][col]
+            splits = list(distances[label])
+            train = distances[label][splits[0]][name]
+            test = distances[label][splits[1]][name]
+            both = np.concatenate([train, test]) if train.size + test.size else np.zeros(1)
+            bins = np.linspace(float(both.min()), float(both.max()) + 1e-6, 40)
+            ax.hist(train, bins=bins, density=True, alpha=0.5, label=splits[0])
+            ax.hist(test, bins=bins, density=True, alpha=0.5, label=splits[1])
+            ax.axvline(0.0, color="k", linewidth=1)
+            ax.set_title(f"{label}: {name}", fontsize=9)
+            ax.set_xlabel("z_c - max_k z_k", fontsize=8)
+        axes[row][0].legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=90)
+    plt.close(fig)
+    return path

@@ -49,14 +49,15 @@ def join_location(location: str, name: str) -> str:
 def filesystem_and_path(location: str) -> tuple[pyarrow.fs.FileSystem, str]:
     """The pyarrow filesystem of ``location`` and the path on it."""
     if is_uri(location):
-        return pyarrow.fs.FileSystem.from_uri(location)
+        filesystem, path = pyarrow.fs.FileSystem.from_uri(location)
+        return filesystem, str(path)
     return pyarrow.fs.LocalFileSystem(), location
 
 
 def is_directory(location: str) -> bool:
     """Whether ``location`` holds a folder (on an object store: any object under that prefix)."""
     filesystem, path = filesystem_and_path(location)
-    return filesystem.get_file_info(path).type == pyarrow.fs.FileType.Directory
+    return bool(filesystem.get_file_info(path).type == pyarrow.fs.FileType.Directory)
 
 
 def check_storage(location: str) -> None:

@@ -14,9 +14,13 @@ from typing import Any
 
 import yaml
 
-from asymtune.report.select import check_constraint
+from asymtune.config.schema import ConfirmSection, ExportSection, SelectionSection
+from asymtune.confirm.select import check_constraint
+from asymtune.results.layout import RESOLVED_CONFIG
 
-RESOLVED_CONFIG = "config.yaml"
+# The one place of every default is the config schema (``asymtune tune --cfg`` shows it); the
+# defaults below apply to keys that the config of an older sweep does not have.
+_CONFIRM, _EXPORT, _SELECTION = ConfirmSection(), ExportSection(), SelectionSection()
 
 
 @dataclass(frozen=True)
@@ -35,12 +39,12 @@ class ConfirmOptions:
             worker start-up, for tiny trainings such as the smoke experiment's).
     """
 
-    enabled: bool = True
-    top_k: int = 1
-    seeds: int = 2
-    reuse_trials: bool = True
-    confidence: float = 0.95
-    executor: str = "ray"
+    enabled: bool = _CONFIRM.enabled
+    top_k: int = _CONFIRM.top_k
+    seeds: int = _CONFIRM.seeds
+    reuse_trials: bool = _CONFIRM.reuse_trials
+    confidence: float = _CONFIRM.confidence
+    executor: str = _CONFIRM.executor
 
     def __post_init__(self) -> None:
         if self.executor not in ("ray", "local"):
@@ -63,7 +67,7 @@ class DecisionOptions:
 
     Attributes:
         metric, mode: the objective (``objective`` in ``conf/tune.yaml``).
-        constraint: ``selection.constraint`` (:data:`asymtune.report.select.CONSTRAINTS` or None).
+        constraint: ``selection.constraint`` (:data:`asymtune.confirm.select.CONSTRAINTS` or None).
         confirm: the confirmation.
         register_model: log the selected model to the MLflow model registry.
         model_name_prefix: registered model name = prefix + dataset name.
@@ -71,10 +75,10 @@ class DecisionOptions:
 
     metric: str
     mode: str
-    constraint: str | None = None
+    constraint: str | None = _SELECTION.constraint
     confirm: ConfirmOptions = field(default_factory=ConfirmOptions)
-    register_model: bool = True
-    model_name_prefix: str = "asymtune-"
+    register_model: bool = _EXPORT.register_model
+    model_name_prefix: str = _EXPORT.registered_model_prefix
 
     def __post_init__(self) -> None:
         check_constraint(self.constraint)
@@ -93,8 +97,8 @@ class DecisionOptions:
             mode=str(cfg["objective"]["mode"]),
             constraint=(cfg.get("selection") or {}).get("constraint"),
             confirm=ConfirmOptions(**confirm),
-            register_model=bool(export.get("register_model", True)),
-            model_name_prefix=str(export.get("registered_model_prefix", "asymtune-")),
+            register_model=bool(export.get("register_model", _EXPORT.register_model)),
+            model_name_prefix=str(export.get("registered_model_prefix", _EXPORT.registered_model_prefix)),
         )
 
     @classmethod

@@ -14,8 +14,8 @@ from contextlib import contextmanager
 import torch
 from torch import Tensor, nn
 
-from asymtune.losses._checks import rare_mask
-from asymtune.losses._functional import DEFAULT_SMOOTH, _focal_ce, _focal_dice, _terms
+from asymtune.method._checks import rare_mask
+from asymtune.method._functional import DEFAULT_SMOOTH, _focal_ce, _focal_dice, _terms
 
 _RUNNING_STATISTICS = ("running_mean", "running_var", "num_batches_tracked")
 
@@ -51,7 +51,8 @@ def _per_sample_unit(values: Tensor) -> Tensor:
     tiny = torch.finfo(torch.float32).tiny
     flat = flat / flat.abs().amax(dim=1, keepdim=True).clamp_min(tiny)
     flat = flat / flat.norm(dim=1, keepdim=True).clamp_min(tiny)
-    return flat.view(values.shape)
+    unit: Tensor = flat.view(values.shape)
+    return unit
 
 
 def adversarial_perturbation(
@@ -83,7 +84,7 @@ def adversarial_perturbation(
         images: ``B M H W [D]`` float images.
         labels: ``B H W [D]`` int64 labels, ``ignore_index`` for ignored voxels.
         rare: ``C`` booleans, True for classes that choose the direction; all True is the
-            symmetric control.
+            symmetric control. Its length must be the ``C`` of the model's logits.
         eps: L2 norm ``>= 0`` of the perturbation per sample (the authors' ``eps``, default 10
             on intensity-normalised patches).
         xi: radius ``> 0`` of the initial random offset (the authors' ``xi``).
@@ -94,7 +95,8 @@ def adversarial_perturbation(
         ``B M H W [D]`` detached perturbation in the images' dtype.
 
     Raises:
-        ValueError: if shapes do not match or ``eps`` / ``xi`` are out of range.
+        ValueError: if shapes do not match, ``eps`` / ``xi`` are out of range or ``rare`` does
+            not have one flag per class of the logits.
 
     Example:
         >>> model = torch.nn.Conv2d(1, 2, 3, padding=1)
@@ -114,10 +116,6 @@ def adversarial_perturbation(
             f"{tuple(images.shape)}; expected images (B, M, *spatial) and labels (B, *spatial)"
         )
     rare_classes = rare_mask(rare, labels.device)
-    valid = labels != ignore_index
-    is_rare = rare_classes[labels.masked_fill(~valid, 0)] & valid  # (B, *spatial)
-    probe_target = labels.masked_fill(~is_rare, ignore_index)
-
     noise = torch.randn(
         images.shape, generator=generator, device=images.device, dtype=torch.float32
     )
@@ -129,6 +127,14 @@ def adversarial_perturbation(
                 f"model returned logits of shape {tuple(logits.shape)} for images of shape "
                 f"{tuple(images.shape)}; expected (B, C, *spatial)"
             )
+        if rare_classes.numel() != logits.shape[1]:
+            raise ValueError(
+                f"rare has {rare_classes.numel()} flags {rare_classes.tolist()} but the model's "
+                f"logits have C = {logits.shape[1]} classes; expected one flag per class"
+            )
+        valid = labels != ignore_index
+        is_rare = rare_classes[labels.masked_fill(~valid, 0)] & valid  # (B, *spatial)
+        probe_target = labels.masked_fill(~is_rare, ignore_index)
         terms = _terms(logits, probe_target, None, ignore_index)
         q_true = terms.log_q_true.exp()
         loss = _focal_ce(terms, None) + _focal_dice(terms, q_true, None, DEFAULT_SMOOTH)

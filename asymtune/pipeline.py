@@ -1,0 +1,394 @@
+"""``asymtune tune``, stage by stage: config -> plan -> sweep -> confirm -> report/export.
+
+1. **check**: every config value and cross-field rule (:mod:`asymtune.config`), before anything
+   is prepared or created;
+2. **plan**: every dataset loaded and checked against the search space, the model and the
+   objective (:func:`asymtune.search.plan.plan_datasets`), and the decision options;
+3. **start**: the output folder, the stores (Ray Tune storage, MLflow experiment, Optuna RDB),
+   the Ray runtime and the manifest (:class:`SweepContext`);
+4. **per dataset**, an independent unit of work (:func:`run_dataset`):
+   **sweep** (Optuna through Ray Tune, tracked in MLflow: :class:`DatasetSweep`), then
+   **confirm** (retrain the leaders and the baseline over seeds, choose on validation, test
+   once: :class:`asymtune.confirm.retrain.Confirmation`);
+5. **report**: tables, plots and exported configs for every dataset
+   (:func:`asymtune.report.build.build_report`).
+
+Every stage reads what the earlier ones wrote through the output folder's contract
+(:mod:`asymtune.results`), so ``asymtune report`` rebuilds stage 5 alone, and rerunning the same
+command resumes where an interrupted run stopped.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import time
+import uuid
+from collections.abc import Mapping
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from asymtune.config import ConfigError, check_cluster_resources, check_tune_config
+from asymtune.confirm.options import DecisionOptions
+from asymtune.confirm.retrain import Confirmation, LocalExecutor, RayExecutor, confirm_dataset
+from asymtune.paths import resolve_search_space
+from asymtune.report.build import build_report
+from asymtune.report.render import DatasetReport
+from asymtune.results.layout import MANIFEST, RESOLVED_CONFIG, write_manifest
+from asymtune.results.storage import check_storage, resolve_storage_path
+from asymtune.search.plan import DatasetPlan, plan_datasets
+from asymtune.search.sweep import experiment_path, run_dataset_sweep
+from asymtune.tracking import MLflowSweepTracker, TrialParams, drop_lost_trials, get_or_create_experiment
+from asymtune.versions import code_version, library_versions
+
+log = logging.getLogger(__name__)
+# Keys (dotted prefixes) that may change between an interrupted run and its resume.
+RESUME_FREE_KEYS = (
+    "ray", "verbose", "report", "resources.wait_for_resources", "mlflow.request_retries", "mlflow.request_timeout_s",
+    "mlflow.flush_timeout_s", "selection", "confirm", "export",
+)
+
+
+@dataclass(frozen=True)
+class SweepContext:
+    """What every dataset's unit of work shares (stage 3's output).
+
+    Attributes:
+        cfg: the resolved ``conf/tune.yaml``.
+        output_dir: the sweep's folder (absolute).
+        sweep_id: identifies the sweep across resumes (MLflow tags, Optuna study names).
+        tracking_uri: the MLflow tracking URI.
+        artifact_location: the artifact root of a local MLflow store (None for a server).
+        optuna_storage: the Optuna RDB URL.
+        storage_path: Ray Tune's storage (a path or a URI, :mod:`asymtune.results.storage`).
+        decision: the selection, confirmation and export options.
+    """
+
+    cfg: Mapping[str, Any]
+    output_dir: Path
+    sweep_id: str
+    tracking_uri: str
+    artifact_location: str | None
+    optuna_storage: str
+    storage_path: str
+    decision: DecisionOptions
+
+    @property
+    def experiment_name(self) -> str:
+        return str(self.cfg["mlflow"]["experiment_name"])
+
+    @property
+    def search_space(self) -> str:
+        return str(resolve_search_space(str(self.cfg["search"]["space"])))
+
+
+@dataclass(frozen=True)
+class DatasetSweep:
+    """One dataset's sweep as the manifest records it (stage 4a's output).
+
+    Attributes:
+        name: the dataset's name.
+        experiment_dir: Ray Tune's experiment folder of the sweep.
+        study_name: the Optuna study.
+        parent_run_id: the MLflow parent run of the dataset.
+        class_names: the dataset's classes, background first.
+        resumed: whether an interrupted sweep was continued.
+        fit_seconds: wall time of this run of the sweep.
+    """
+
+    name: str
+    experiment_dir: str
+    study_name: str
+    parent_run_id: str
+    class_names: tuple[str, ...]
+    resumed: bool
+    fit_seconds: float
+
+    def manifest_entry(self) -> dict[str, Any]:
+        return {
+            "experiment_dir": self.experiment_dir, "study_name": self.study_name,
+            "parent_run_id": self.parent_run_id, "class_names": list(self.class_names),
+            "fit_seconds": round(self.fit_seconds, 2),
+        }
+
+
+# ------------------------------------------------------------------------------------ the story
+def run_tune(cfg: Mapping[str, Any]) -> float:
+    """Run the whole product on a resolved ``conf/tune.yaml``.
+
+    Returns:
+        the mean over datasets of the selected trials' validation objective (NaN when nothing
+        was selected).
+    """
+    check_tune_config(cfg)  # 1. check: values and cross-field rules, before anything is prepared
+    output_dir = Path(cfg["output_dir"]).expanduser().resolve()
+    resolved = json.loads(json.dumps(dict(cfg), default=str))
+    _check_resume(output_dir, resolved)
+    decision = _decision_options(cfg)  # 2. plan: the decision options, every dataset checked
+    plans = plan_datasets(cfg)
+    context = start_sweep(cfg, output_dir, resolved, decision)  # 3. start: stores, Ray, manifest
+    for plan in plans:  # 4. each dataset: sweep, then confirm
+        run_dataset(context, plan)
+    reports = build_report(output_dir) if cfg["report"]["enabled"] else []  # 5. report and export
+    print(f"asymtune: report at {output_dir / 'report.html'}; configs in {output_dir / 'configs'}")
+    return _mean_objective(reports, str(cfg["objective"]["metric"]))
+
+
+def run_dataset(context: SweepContext, plan: DatasetPlan) -> Confirmation | str | None:
+    """One dataset's unit of work: its sweep, then (when enabled) its confirmation. Independent of
+    the other datasets', so that datasets can run side by side."""
+    sweep_dataset(context, plan)
+    if not context.decision.confirm.enabled:
+        return None
+    return confirm_swept_dataset(context, plan.name)
+
+
+# ------------------------------------------------------------------------------------- 1. check
+def _decision_options(cfg: Mapping[str, Any]) -> DecisionOptions:
+    """``selection``, ``confirm`` and ``export``, checked before any trial starts."""
+    try:
+        return DecisionOptions.from_config(cfg)
+    except (TypeError, ValueError) as error:
+        raise ConfigError(str(error)) from error
+
+
+def _flatten(tree: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
+    flat: dict[str, Any] = {}
+    for key, value in tree.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, Mapping) and value:
+            flat.update(_flatten(value, name + "."))
+        else:
+            flat[name] = value
+    return flat
+
+
+def _check_resume(output_dir: Path, resolved: dict[str, Any]) -> None:
+    """An ``output_dir`` that holds a sweep is resumed only with the same config (but for
+    :data:`RESUME_FREE_KEYS`)."""
+    path = output_dir / RESOLVED_CONFIG
+    if not path.is_file():
+        return
+    stored_config = yaml.safe_load(path.read_text())
+    if "faults" in stored_config:
+        raise ConfigError(
+            f"output_dir {output_dir} holds a sweep made by an asymtune older than the trial contract "
+            "(its trials do not record their resolved settings), which cannot be resumed: choose a new output_dir"
+        )
+    stored = _flatten(stored_config)
+    current = _flatten(resolved)
+    changed = sorted(
+        key for key in set(stored) | set(current)
+        if not any(key == free or key.startswith(free + ".") for free in RESUME_FREE_KEYS)
+        and stored.get(key) != current.get(key)
+    )
+    if changed:
+        raise ConfigError(
+            f"output_dir {output_dir} holds a sweep made with a different config (changed: {', '.join(changed)}): "
+            "rerun with the same values to resume it, or choose a new output_dir"
+        )
+
+
+# ------------------------------------------------------------------------------------- 3. start
+def start_sweep(
+    cfg: Mapping[str, Any], output_dir: Path, resolved: Mapping[str, Any], decision: DecisionOptions
+) -> SweepContext:
+    """Create the output folder, check the stores, start Ray, write the resolved config and the
+    manifest (keeping the sweep id of an interrupted run)."""
+    os.environ["MLFLOW_HTTP_REQUEST_MAX_RETRIES"] = str(int(cfg["mlflow"]["request_retries"]))
+    os.environ["MLFLOW_HTTP_REQUEST_TIMEOUT"] = str(int(cfg["mlflow"]["request_timeout_s"]))
+    tracking_uri, artifact_location = _tracking(cfg, output_dir)
+    output_dir.mkdir(parents=True, exist_ok=True)
+    experiment_name = str(cfg["mlflow"]["experiment_name"])
+    storage_path = _check_storage(cfg, output_dir)
+    _start_ray_and_check_mlflow(cfg["ray"], tracking_uri, experiment_name, artifact_location)
+    _check_cluster(cfg)
+
+    (output_dir / RESOLVED_CONFIG).write_text(yaml.safe_dump(dict(resolved), sort_keys=False))
+    manifest_path = output_dir / MANIFEST
+    manifest = json.loads(manifest_path.read_text()) if manifest_path.is_file() else {"sweep_id": uuid.uuid4().hex[:12]}
+    context = SweepContext(
+        cfg=cfg, output_dir=output_dir, sweep_id=str(manifest["sweep_id"]), tracking_uri=tracking_uri,
+        artifact_location=artifact_location,
+        optuna_storage=cfg["optuna"]["storage"] or f"sqlite:///{output_dir / 'optuna.db'}",
+        storage_path=storage_path, decision=decision,
+    )
+    manifest.update(
+        objective=dict(cfg["objective"]),
+        num_samples=int(cfg["search"]["num_samples"]),
+        search_space=context.search_space,
+        mlflow={"tracking_uri": tracking_uri, "experiment_name": experiment_name},
+        optuna_storage=context.optuna_storage,
+        storage_path=storage_path,
+        code_version=code_version(),
+        libraries=library_versions(),
+    )
+    manifest.setdefault("datasets", {})
+    write_manifest(output_dir, manifest)
+    return context
+
+
+def _check_cluster(cfg: Mapping[str, Any]) -> None:
+    """On a Ray cluster: the per-trial resources exist (or the config asks to wait for them)."""
+    import ray
+
+    check_cluster_resources(cfg, ray.cluster_resources())  # type: ignore[no-untyped-call]
+
+
+def _tracking(cfg: Mapping[str, Any], output_dir: Path) -> tuple[str, str | None]:
+    """The tracking URI and, for a local store, its artifact root (None for a tracking server)."""
+    uri = cfg["mlflow"]["tracking_uri"] or f"sqlite:///{output_dir / 'mlflow.db'}"
+    local = uri.startswith(("sqlite:", "file:")) or "://" not in uri
+    artifacts = (output_dir / "mlartifacts").as_uri() if local else None
+    return uri, artifacts
+
+
+def _check_mlflow(uri: str, experiment_name: str, artifact_location: str | None) -> None:
+    from mlflow.tracking import MlflowClient
+
+    try:
+        get_or_create_experiment(MlflowClient(tracking_uri=uri), experiment_name, artifact_location)
+    except Exception as error:  # MLflow raises many kinds (connection, REST, SQL)
+        raise ConfigError(
+            f"mlflow.tracking_uri={uri!r} cannot be used: {type(error).__name__}: {str(error)[:300]}"
+        ) from error
+
+
+def _check_storage(cfg: Mapping[str, Any], output_dir: Path) -> str:
+    """The resolved ``storage_path`` (see :mod:`asymtune.results.storage`), checked with
+    ``search.checkpoint_every`` before any trial starts."""
+    every = cfg["search"]["checkpoint_every"]
+    if isinstance(every, bool) or not isinstance(every, int) or every < 1:
+        raise ConfigError(f"search.checkpoint_every={every!r}: expected an integer >= 1 (epochs between checkpoints)")
+    location = resolve_storage_path(cfg["storage_path"], output_dir)
+    try:
+        check_storage(location)
+    except ValueError as error:
+        raise ConfigError(str(error)) from error
+    return location
+
+
+def _start_ray_and_check_mlflow(
+    ray_cfg: Mapping[str, Any], uri: str, experiment_name: str, artifact_location: str | None
+) -> None:
+    """Check MLflow's store and start Ray. A tracking server is checked first, so that an
+    unreachable one fails at once with one line; a local store (SQLite, a folder) is checked while
+    Ray starts, as both take seconds (SQL migrations, processes to spawn) and overlap on two cores.
+    A store that cannot be used stops the Ray runtime started here and raises :class:`ConfigError`;
+    no trial has started."""
+    import ray
+
+    if artifact_location is None:  # a tracking server (see _tracking)
+        _check_mlflow(uri, experiment_name, artifact_location)
+        start_ray(ray_cfg)
+        return
+    started_here = not ray.is_initialized()
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="mlflow-check") as pool:
+        check = pool.submit(_check_mlflow, uri, experiment_name, artifact_location)
+        try:
+            start_ray(ray_cfg)
+        finally:
+            error = check.exception()
+    if error is not None:
+        if started_here:
+            ray.shutdown()
+        raise error
+
+
+def start_ray(ray_cfg: Mapping[str, Any]) -> None:
+    """Start a local Ray runtime, or join the cluster at ``ray.address``."""
+    import ray
+
+    if ray.is_initialized():
+        return
+    if ray_cfg["address"]:
+        ray.init(
+            address=ray_cfg["address"], logging_level=logging.WARNING,
+            log_to_driver=bool(ray_cfg["log_to_driver"]),
+        )
+    else:
+        ray.init(
+            num_cpus=ray_cfg["num_cpus"],
+            include_dashboard=bool(ray_cfg["include_dashboard"]),
+            logging_level=logging.WARNING,
+            log_to_driver=bool(ray_cfg["log_to_driver"]),
+        )
+
+
+# ------------------------------------------------------------------------------------- 4. sweep
+def sweep_dataset(context: SweepContext, plan: DatasetPlan) -> DatasetSweep:
+    """Run (or resume) one dataset's sweep, tracked in MLflow under the dataset's parent run, and
+    record it in the manifest."""
+    cfg = context.cfg
+    study_name = f"asymtune-{context.sweep_id}-{plan.name}"
+    tracker = MLflowSweepTracker(
+        tracking_uri=context.tracking_uri,
+        experiment_name=context.experiment_name,
+        artifact_location=context.artifact_location,
+        sweep_id=context.sweep_id,
+        dataset_name=plan.name,
+        parent_params={
+            "dataset": plan.name, "classes": ",".join(plan.dataset.class_names),
+            "search_space": context.search_space, "num_samples": int(cfg["search"]["num_samples"]),
+            "objective": cfg["objective"]["metric"], "optuna_study": study_name,
+        },
+        parent_tags={"asymtune.code_version": code_version()},
+        trial_params=TrialParams(plan.dataset.class_names),
+        parent_artifacts=[str(context.output_dir / RESOLVED_CONFIG)],
+        flush_timeout_s=float(cfg["mlflow"]["flush_timeout_s"]),
+    )
+    parent_run_id = tracker.ensure_parent_run()
+    experiment_dir = experiment_path(context.storage_path, plan.name)
+    _record_dataset(context, plan.name, {
+        "experiment_dir": experiment_dir, "study_name": study_name, "parent_run_id": parent_run_id,
+        "class_names": list(plan.dataset.class_names),
+    })
+    log.info("sweep %s: dataset %s (%d trials)", context.sweep_id, plan.name, int(cfg["search"]["num_samples"]))
+    started = time.perf_counter()
+    results, resumed = run_dataset_sweep(
+        plan, cfg, context.storage_path, context.optuna_storage, study_name, [tracker]
+    )
+    if resumed:
+        drop_lost_trials(tracker, results)
+    sweep = DatasetSweep(
+        name=plan.name, experiment_dir=experiment_dir, study_name=study_name, parent_run_id=parent_run_id,
+        class_names=tuple(plan.dataset.class_names), resumed=resumed, fit_seconds=time.perf_counter() - started,
+    )
+    _record_dataset(context, plan.name, sweep.manifest_entry())
+    return sweep
+
+
+def _record_dataset(context: SweepContext, name: str, entry: Mapping[str, Any]) -> None:
+    """Update one dataset's entry of the manifest (read, change, replace: other entries stay)."""
+    path = context.output_dir / MANIFEST
+    manifest = json.loads(path.read_text())
+    manifest.setdefault("datasets", {}).setdefault(name, {}).update(entry)
+    write_manifest(context.output_dir, manifest)
+
+
+# ----------------------------------------------------------------------------------- 4. confirm
+def confirm_swept_dataset(context: SweepContext, name: str) -> Confirmation | str:
+    """Confirm one dataset's choice (:func:`asymtune.confirm.retrain.confirm_dataset`) on the
+    executor ``confirm.executor`` names (Ray tasks get the trials' ``resources``)."""
+    decision = context.decision
+    executor = RayExecutor(context.cfg["resources"]) if decision.confirm.executor == "ray" else LocalExecutor()
+    entry = json.loads((context.output_dir / MANIFEST).read_text())["datasets"][name]
+    started = time.perf_counter()
+    outcome = confirm_dataset(name, entry, context.sweep_id, context.tracking_uri, decision, executor)
+    if isinstance(outcome, str):
+        log.warning("%s: not confirmed: %s", name, outcome)
+    else:
+        log.info("%s: confirmed trial %s (sweep choice %s) in %.1f s", name, outcome.selected,
+                 outcome.sweep_choice, time.perf_counter() - started)
+    return outcome
+
+
+# ------------------------------------------------------------------------------------ 5. report
+def _mean_objective(reports: list[DatasetReport], metric: str) -> float:
+    values = [r.selected.objective(metric) for r in reports if r.selected is not None]
+    return float(sum(values) / len(values)) if values else float("nan")

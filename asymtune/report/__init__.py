@@ -1,0 +1,1 @@
+"""The report: tables, plots and exported configs, built from the output folder and MLflow."""

@@ -1,0 +1,1 @@
+"""One training run: the ``Trainer``, its configuration, metrics, inference and diagnostics."""
