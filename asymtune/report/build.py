@@ -42,11 +42,11 @@ log = logging.getLogger(__name__)
 
 def _sweep_notes(report: DatasetReport, options: DecisionOptions) -> None:
     trials, expected = report.trials, report.expected_trials
-    finished = sum(1 for t in trials if t.history and t.error is None)
+    finished = sum(1 for t in trials if t.finished)
     if expected is not None and finished < expected:
         report.notes.append(
             f"partial sweep: {finished} of {expected} trials have results "
-            f"({len(trials) - finished} started without a result or failed, "
+            f"({len(trials) - finished} started without a final result or failed, "
             f"{max(expected - len(trials), 0)} never started)."
         )
     if report.baseline is None:

@@ -29,6 +29,9 @@ class TrialRecord:
         error: the error text when the trial failed.
         checkpoint: the latest checkpoint (a folder holding ``state.pt``, on the sweep's storage),
             if any; ``checkpoint.as_directory()`` gives a local folder.
+        status: Ray Tune's status of the trial as the experiment's state last recorded it
+            (``TERMINATED``: it ended, by its last epoch or by the scheduler; ``RUNNING``,
+            ``PENDING``, ``PAUSED``: an interrupted sweep; ``ERROR``).
     """
 
     trial_id: str
@@ -37,6 +40,7 @@ class TrialRecord:
     history: list[dict[str, Any]] = field(default_factory=list)
     error: str | None = None
     checkpoint: tune.Checkpoint | None = None
+    status: str = "TERMINATED"
 
     @property
     def checkpoint_file(self) -> Path | None:
@@ -46,6 +50,12 @@ class TrialRecord:
             return None
         path = Path(self.checkpoint.path) / STATE_FILE
         return path if path.is_file() else None
+
+    @property
+    def finished(self) -> bool:
+        """The trial ended without an error and reported results: its last result is final (an
+        interrupted trial's results are not)."""
+        return self.status == "TERMINATED" and self.error is None and bool(self.history)
 
     @property
     def spec(self) -> TrialSpec:
@@ -73,7 +83,7 @@ def load_trials(experiment_dir: str | Path) -> list[TrialRecord]:
     analysis = tune.ExperimentAnalysis(str(experiment_dir))
     records = []
     grid = tune.ResultGrid(analysis)
-    for result in (grid[index] for index in range(len(grid))):
+    for trial, result in zip(analysis.trials, (grid[index] for index in range(len(grid)))):
         config = dict(result.config or {})
         if FIXED_KEY not in config or SETTINGS_KEY not in config:
             continue
@@ -88,6 +98,7 @@ def load_trials(experiment_dir: str | Path) -> list[TrialRecord]:
                 history=history,
                 error=str(result.error) if result.error else None,
                 checkpoint=result.checkpoint,
+                status=str(trial.status),
             )
         )
     return records

@@ -39,6 +39,25 @@ os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")
 os.environ.setdefault("TUNE_WARN_EXCESSIVE_EXPERIMENT_CHECKPOINT_SYNC_THRESHOLD_S", "0")
 
 
+class ResumableOptunaSearch(OptunaSearch):
+    """Ray Tune's ``OptunaSearch`` that survives a resume from a stale snapshot.
+
+    The experiment state Ray Tune restores can be older than the Optuna study in the RDB: a trial
+    that finished (and was told to Optuna) just before the driver was killed is restored as
+    running, runs again and reports again. Optuna refuses a report to a finished trial
+    (``UpdateFinishedTrialError``), which used to stop the resumed sweep; here the study keeps the
+    value it already has and the sweep goes on. (``on_trial_complete`` already tolerates a second
+    ``tell``.)
+    """
+
+    def on_trial_result(self, trial_id: str, result: dict[str, Any]) -> None:
+        try:
+            super().on_trial_result(trial_id, result)
+        except optuna.exceptions.UpdateFinishedTrialError:
+            log.info("trial %s: its Optuna trial finished before the interruption; result not reported again",
+                     trial_id)
+
+
 def trial_name(trial: tune.experiment.Trial) -> str:
     """Short trial names (the default embeds the whole config)."""
     return f"trial_{trial.trial_id}"
@@ -124,7 +143,7 @@ def run_dataset_sweep(
 
     objective = cfg["objective"]
     anchors = list(plan.space.anchor_points().values())
-    searcher = OptunaSearch(
+    searcher = ResumableOptunaSearch(
         space=plan.space,
         metric=objective["metric"],
         mode=objective["mode"],
