@@ -17,9 +17,11 @@ from typing import Any
 from asymtune.confirm.options import DecisionOptions
 from asymtune.confirm.retrain import Confirmation, Job, read_confirmation
 from asymtune.confirm.select import class_dice, classes_disagree, find_baseline, pareto_front, select_best
+from asymtune.confirm.verdict import decide, held_out_metric
 from asymtune.data.loading import load_dataset
 from asymtune.method import logit_shift_summary, plot_logit_shift
 from asymtune.report.export import dataset_fingerprint, provenance_record, trial_train_config, write_export
+from asymtune.report.fidelity import rung_fidelity
 from asymtune.report.importance import class_importances, searched_keys
 from asymtune.report.plots import (
     plot_history,
@@ -174,6 +176,8 @@ def _export(report: DatasetReport, name: str, entry: dict[str, Any], manifest: d
         "optuna": {"storage": manifest.get("optuna_storage"), "study": entry.get("study_name")},
         "search_space": manifest.get("search_space"),
         "dataset_fingerprint": dataset_fingerprint(load_dataset(spec.dataset, name).fingerprint, spec.dataset),
+        "verdict": report.verdict.sentence if report.verdict else None,
+        "decision": report.verdict.to_dict() if report.verdict else None,
     }
     if report.results is not None and report.confirmation is not None:
         seed = report.results.seeds[0]
@@ -236,6 +240,14 @@ def dataset_report(
                 report.run_links = []
     if report.selected is None:
         report.selected = report.sweep_choice
+    if report.selected is not None:
+        metric = held_out_metric(options.metric)
+        report.verdict = decide(
+            metric, options.mode, options.confirm.confidence,
+            report.results.differences.get(metric) if report.results is not None else None,
+            is_baseline=report.selected.settings.is_baseline,
+        )
+    report.fidelity = rung_fidelity(trials, options.metric, class_names)
     report.shift = {
         label: {c: logit_shift_summary(d["train"][c], d["test"][c]) for c in class_names[1:]}
         for label, d in distances.items()
@@ -258,6 +270,7 @@ def dataset_report(
         "confirmed": report.results is not None,
         "results": report.results.to_dict() if report.results else None,
         "importances": report.importances, "pareto_front": report.pareto, "notes": report.notes,
+        "decision": report.verdict.to_dict() if report.verdict else None, "fidelity": report.fidelity,
         "export": exported,
     }
     return report, numbers

@@ -13,6 +13,7 @@ from typing import Any
 
 from asymtune.confirm.retrain import Confirmation
 from asymtune.confirm.stats import Summary, t_summary
+from asymtune.confirm.verdict import Verdict
 from asymtune.report.results import TABLE_METRICS, ConfirmedResults, describe_settings, metric_key
 from asymtune.results.trials import TrialRecord
 
@@ -45,6 +46,8 @@ class DatasetReport:
     notes: list[str] = field(default_factory=list)
     mlflow_parent_run: str | None = None
     run_links: list[tuple[str, str | None]] = field(default_factory=list)
+    verdict: Verdict | None = None
+    fidelity: list[dict[str, Any]] = field(default_factory=list)
 
     @property
     def confirmed(self) -> bool:
@@ -220,12 +223,34 @@ def summary_table(reports: Sequence[DatasetReport]) -> Table:
             (f"{fmt_difference(results.differences.get(dice))} {fmt_interval(results.differences.get(dice))}"
              if results else "n/a"),
             per_class,
+            _short_verdict(report.verdict),
         ])
     return Table(
         ["dataset", "foreground classes", "chosen setting", "confirmed", "validation objective",
-         "test mean fg Dice (selected)", "(baseline)", "gain [CI]", "Dice gain per class"],
+         "test mean fg Dice (selected)", "(baseline)", "gain [CI]", "Dice gain per class", "verdict"],
         rows,
     )
+
+
+def _short_verdict(verdict: Verdict | None) -> str:
+    """The verdict in a few words, for the summary table."""
+    if verdict is None:
+        return "n/a"
+    level = f"{round(verdict.confidence * 100)}%"
+    if verdict.is_baseline:
+        return "the baseline"
+    if verdict.significant:
+        return f"better at {level}"
+    return f"not better at {level}"
+
+
+def fidelity_table(report: DatasetReport) -> Table:
+    rows = [
+        [str(entry["epoch"]), fmt(entry["rho"], 2), str(entry["pairs"]),
+         "; ".join(f"{c} {fmt(rho, 2)}" for c, rho in entry["per_class"].items()), entry["action"]]
+        for entry in report.fidelity
+    ]
+    return Table(["rung (epoch)", "Spearman rho", "trials", "per class (Dice)", "action"], rows)
 
 
 # ---------------------------------------------------------------------------- sections
@@ -251,6 +276,8 @@ def _sections(report: DatasetReport) -> list[tuple[str, Part]]:
             f"Chosen by {how}. Exported config: {report.config_path.name if report.config_path else 'none'}.",
         ))
         parts.append(("", setting_table(report)))
+    if report.verdict is not None:
+        parts.append(("Verdict", report.verdict.sentence))
     if report.confirmation is not None and (report.confirmation.runs or report.results):
         parts.append(("Selection on validation", "Retrained settings (validation split only; the test split "
                       "played no part in the choice):"))
@@ -286,6 +313,14 @@ def _sections(report: DatasetReport) -> list[tuple[str, Part]]:
             "every class:",
         ))
         parts.append(("", pareto_table(report)))
+    if report.fidelity:
+        parts.append((
+            "Early stopping: did the rungs predict the end?",
+            "Spearman rank correlation between the trials' validation values at each ASHA rung and at the last "
+            "epoch, over the trials that reached both (trials stopped at a rung are not in it). Near 0 or below: "
+            "the rung ranked trials no better than chance.",
+        ))
+        parts.append(("", fidelity_table(report)))
     for caption, path in report.plots:
         parts.append(("", Figure(caption, path)))
     parts.append(("Trials", trials_table(report)))

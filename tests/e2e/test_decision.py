@@ -82,6 +82,28 @@ def test_report_numbers_equal_the_confirmation_runs_in_mlflow(smoke_sweep: Path,
             assert row in report_md, f"missing row {row}"
 
 
+@pytest.mark.parametrize("dataset", list(DATASETS))
+def test_verdict_and_fidelity_follow_the_numbers(smoke_sweep: Path, dataset: str) -> None:
+    numbers = json.loads((smoke_sweep / "report.json").read_text())["datasets"][dataset]
+    decision = numbers["decision"]
+    difference = numbers["results"]["difference"][decision["metric"]]
+    assert decision["metric"] == "test/mean_fg_dice"
+    assert decision["seeds_per_setting"] == len(numbers["results"]["seeds"])
+    assert decision["interval"]["low"] == difference["low"] and decision["interval"]["high"] == difference["high"]
+    assert decision["significant"] == (difference["low"] is not None and difference["low"] > 0
+                                       and "baseline (" not in numbers["setting"])
+    sentence = decision["verdict"]
+    if not decision["significant"]:  # nothing claims a gain inside the noise
+        assert not sentence.startswith("Better")
+    for text in ((smoke_sweep / "report.md").read_text(), (smoke_sweep / "report.html").read_text()):
+        assert sentence in text.replace("&#x27;", "'")
+    provenance = json.loads((smoke_sweep / "configs" / f"{dataset}.provenance.json").read_text())
+    assert provenance["verdict"] == sentence and provenance["decision"]["significant"] == decision["significant"]
+    assert f"# verdict: {sentence}" in (smoke_sweep / "configs" / f"{dataset}.yaml").read_text()
+    (entry,) = numbers["fidelity"]  # the smoke sweep's one rung before its last epoch (2 epochs, grace period 1)
+    assert entry["epoch"] == 1 and entry["pairs"] >= 1 and set(entry["per_class"]) == set(DATASETS[dataset])
+
+
 def test_selection_does_not_change_when_the_test_labels_change(smoke_sweep: Path, tmp_path: Path) -> None:
     """The confirmation of synth_organs run twice in this process, once with the test labels
     replaced by other classes: same choice, same validation numbers, different test numbers. Then
