@@ -131,6 +131,10 @@ class ConfirmSection:
         top_k: best trials retrained besides the baseline (2 or more also re-checks the choice).
         seeds: trainings per setting, with seeds ``train.seed``, ``train.seed + 1``, ...; 3 or more
             for real data (README: cost against intervals).
+        max_seeds: the race's budget: one more seed of the candidates and the baseline at a time,
+            up to this many, until validation decides (at most ``seeds``: no race).
+        min_gain: the smallest gain of the objective worth having: the race stops once the
+            leader's validation interval against the baseline lies below it.
         reuse_trials: a sweep trial that trained every epoch counts as the training with seed
             ``train.seed`` (on the CPU it is that training, bit for bit) instead of training again.
         confidence: level of the paired t-intervals of selected - baseline.
@@ -141,6 +145,8 @@ class ConfirmSection:
     enabled: bool = True
     top_k: int = 1
     seeds: int = 2
+    max_seeds: int = 4
+    min_gain: float = 0.01
     reuse_trials: bool = True
     confidence: float = 0.95
     executor: str = "ray"

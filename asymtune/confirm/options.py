@@ -31,6 +31,8 @@ class ConfirmOptions:
         enabled: retrain and test after the sweep.
         top_k: how many of the best trials (by validation objective) are retrained, besides the baseline.
         seeds: trainings per setting, with ``train.seed``, ``train.seed + 1``, ...
+        max_seeds: the race's budget of seeds per setting (:mod:`asymtune.confirm.race`).
+        min_gain: the smallest validation gain worth having (the race stops below it).
         reuse_trials: a sweep trial that trained every epoch counts as the seed ``train.seed``
             (on the CPU it is that training, bit for bit) instead of being trained again.
         confidence: level of the paired t-intervals.
@@ -42,6 +44,8 @@ class ConfirmOptions:
     enabled: bool = _CONFIRM.enabled
     top_k: int = _CONFIRM.top_k
     seeds: int = _CONFIRM.seeds
+    max_seeds: int = _CONFIRM.max_seeds
+    min_gain: float = _CONFIRM.min_gain
     reuse_trials: bool = _CONFIRM.reuse_trials
     confidence: float = _CONFIRM.confidence
     executor: str = _CONFIRM.executor
@@ -49,12 +53,19 @@ class ConfirmOptions:
     def __post_init__(self) -> None:
         if self.executor not in ("ray", "local"):
             raise ValueError(f"confirm.executor={self.executor!r}: expected 'ray' or 'local'")
-        for name in ("top_k", "seeds"):
+        for name in ("top_k", "seeds", "max_seeds"):
             value = getattr(self, name)
             if not isinstance(value, int) or isinstance(value, bool) or value < 1:
                 raise ValueError(f"confirm.{name}={value!r}: expected an integer >= 1")
+        if not self.min_gain >= 0:
+            raise ValueError(f"confirm.min_gain={self.min_gain}: expected a value >= 0")
         if not 0 < self.confidence < 1:
             raise ValueError(f"confirm.confidence={self.confidence}: expected a value in (0, 1)")
+
+    @property
+    def seed_budget(self) -> int:
+        """The most seeds per setting the race may train (never fewer than it starts with)."""
+        return max(self.max_seeds, self.seeds)
 
     def seed_values(self, base_seed: int) -> list[int]:
         """The seeds of the confirmation, first the sweep's own ``train.seed``."""

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import io
 import logging
+import math
 import tempfile
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -23,6 +24,7 @@ import numpy as np
 import torch
 
 from asymtune.confirm.options import DecisionOptions
+from asymtune.confirm.race import RaceStop, race_stop
 from asymtune.confirm.select import find_baseline, rank_trials, select_confirmed
 from asymtune.data.base import SegmentationDataset
 from asymtune.data.loading import load_dataset
@@ -180,9 +182,10 @@ class Confirmation:
         baseline: the baseline trial.
         candidates: the retrained trials besides the baseline, in the sweep's ranking order.
         selected: the trial chosen from the mean validation objective over seeds.
-        seeds: the seeds every setting was trained with.
+        seeds: the seeds every setting was trained with (``confirm.seeds``, then the race's rounds).
         runs: the confirmation runs, every (trial, seed) once.
         registered_model: ``"<name>/<version>"`` of the selected model in the MLflow registry.
+        race: why the race stopped (None: it has not finished, e.g. an interrupted confirmation).
     """
 
     sweep_choice: str
@@ -192,6 +195,7 @@ class Confirmation:
     seeds: list[int]
     runs: list[ConfirmationRun] = field(default_factory=list)
     registered_model: str | None = None
+    race: RaceStop | None = None
 
     def runs_of(self, trial_id: str) -> list[ConfirmationRun]:
         """The runs of one setting, in seed order (only the confirmation's seeds)."""
@@ -244,13 +248,38 @@ def read_confirmation(
     if isinstance(planned, str):
         return planned
     choice, baseline, candidates = planned
+    runs = list_confirmation_runs(client, parent_run_id)
     result = Confirmation(
         sweep_choice=choice.trial_id, baseline=baseline.trial_id, candidates=[t.trial_id for t in candidates],
-        selected=baseline.trial_id, seeds=options.confirm.seed_values(baseline.spec.seed),
-        runs=list_confirmation_runs(client, parent_run_id),
+        selected=baseline.trial_id, seeds=_seeds(options, baseline.spec.seed, baseline.trial_id, runs), runs=runs,
     )
     _choose(result, options, class_names)
+    result.race = _race(result, options)
     return result
+
+
+def _race(result: Confirmation, options: DecisionOptions) -> RaceStop | None:
+    """Why the race stops with the runs so far (None: one more seed)."""
+    def objective(trial_id: str) -> dict[int, float]:
+        return {run.seed: float(run.metrics.get(options.metric, math.nan)) for run in result.runs_of(trial_id)}
+
+    leader, base = objective(result.selected), objective(result.baseline)
+    paired = [seed for seed in result.seeds if seed in leader and seed in base]
+    return race_stop(
+        [leader[s] for s in paired], [base[s] for s in paired], leader_is_baseline=result.selected == result.baseline,
+        seeds=len(result.seeds), mode=options.mode, confidence=options.confirm.confidence,
+        min_gain=options.confirm.min_gain, max_seeds=options.confirm.seed_budget,
+    )
+
+
+def _seeds(options: DecisionOptions, base_seed: int, baseline_id: str, runs: Sequence[ConfirmationRun]) -> list[int]:
+    """The confirmation's seeds: ``confirm.seeds`` of them, plus the further rounds an earlier race
+    trained for the baseline (within the budget)."""
+    seeds = options.confirm.seed_values(base_seed)
+    present = {run.seed for run in runs if run.trial_id == baseline_id}
+    while seeds[-1] + 1 in present and len(seeds) < options.confirm.seed_budget:
+        seeds.append(seeds[-1] + 1)
+    return seeds
 
 
 def _choose(result: Confirmation, options: DecisionOptions, class_names: Sequence[str]) -> None:
@@ -283,12 +312,7 @@ def confirm_dataset(
         return result
     by_id = {t.trial_id: t for t in trials}
     baseline = by_id[result.baseline]
-    done = {(run.trial_id, run.seed) for run in result.runs}
     identity = {"sweep_id": sweep_id, "dataset": name}
-    missing = [
-        (by_id[trial_id], seed) for trial_id in [result.baseline, *result.candidates] for seed in result.seeds
-        if (trial_id, seed) not in done
-    ]
 
     def record(trial: TrialRecord, seed: int, trained: dict[str, Any], reused: bool) -> None:
         params = {**trial.settings.flat_params(class_names), "seed": seed, "epochs": trained["epochs"],
@@ -299,23 +323,34 @@ def confirm_dataset(
             trained["state"], reused,
         ))
 
-    to_train = []
-    for trial, seed in missing:
-        reused = _reuse(trial, seed) if options.confirm.reuse_trials else None
-        if reused is not None:
-            record(trial, seed, reused, reused=True)
-        else:
-            to_train.append((trial, seed))
-    if to_train:
-        log.info("%s: the confirmation trains %d models", name, len(to_train))
-    for index, trained in executor.run(train_job, [(Job.of(trial, seed),) for trial, seed in to_train]):
-        if isinstance(trained, Exception):
-            trial, seed = to_train[index]
-            log.warning("%s: confirmation training of trial %s, seed %d failed: %s", name, trial.trial_id, seed,
-                        trained)
-        else:
-            record(*to_train[index], trained, reused=False)
-    _choose(result, options, class_names)
+    while True:  # the race (asymtune.confirm.race): rounds of seeds until validation decides
+        done = {(run.trial_id, run.seed) for run in result.runs}
+        missing = [
+            (by_id[trial_id], seed) for trial_id in [result.baseline, *result.candidates] for seed in result.seeds
+            if (trial_id, seed) not in done
+        ]
+        to_train = []
+        for trial, seed in missing:
+            reused = _reuse(trial, seed) if options.confirm.reuse_trials else None
+            if reused is not None:
+                record(trial, seed, reused, reused=True)
+            else:
+                to_train.append((trial, seed))
+        if to_train:
+            log.info("%s: the confirmation trains %d models (seeds %s)", name, len(to_train), result.seeds)
+        for index, trained in executor.run(train_job, [(Job.of(trial, seed),) for trial, seed in to_train]):
+            if isinstance(trained, Exception):
+                trial, seed = to_train[index]
+                log.warning("%s: confirmation training of trial %s, seed %d failed: %s", name, trial.trial_id, seed,
+                            trained)
+            else:
+                record(*to_train[index], trained, reused=False)
+        _choose(result, options, class_names)
+        result.race = _race(result, options)
+        if result.race is not None:
+            break
+        result.seeds.append(result.seeds[-1] + 1)
+    log.info("%s: %s", name, result.race.sentence)
     client.set_tag(parent, TAG_SWEEP_CHOICE, result.sweep_choice)
     client.set_tag(parent, TAG_CONFIRMED, result.selected)
 

@@ -196,6 +196,14 @@ def _export(report: DatasetReport, name: str, entry: dict[str, Any], manifest: d
     return fields
 
 
+def _decision(report: DatasetReport) -> dict[str, Any] | None:
+    """``report.json``'s ``decision`` block: the test verdict and the validation race before it."""
+    if report.verdict is None:
+        return None
+    race = report.confirmation.race if report.confirmation is not None else None
+    return {**report.verdict.to_dict(), "race": race.to_dict() if race else None}
+
+
 def dataset_report(
     name: str, entry: dict[str, Any], manifest: dict[str, Any], options: DecisionOptions, out_dir: Path,
     client: Any | None,
@@ -270,7 +278,7 @@ def dataset_report(
         "confirmed": report.results is not None,
         "results": report.results.to_dict() if report.results else None,
         "importances": report.importances, "pareto_front": report.pareto, "notes": report.notes,
-        "decision": report.verdict.to_dict() if report.verdict else None, "fidelity": report.fidelity,
+        "decision": _decision(report), "fidelity": report.fidelity,
         "export": exported,
     }
     return report, numbers

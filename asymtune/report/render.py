@@ -279,8 +279,10 @@ def _sections(report: DatasetReport) -> list[tuple[str, Part]]:
     if report.verdict is not None:
         parts.append(("Verdict", report.verdict.sentence))
     if report.confirmation is not None and (report.confirmation.runs or report.results):
+        race = report.confirmation.race
+        race_text = f"Race: {race.sentence}" if race else "Race: not finished (the confirmation was interrupted)."
         parts.append(("Selection on validation", "Retrained settings (validation split only; the test split "
-                      "played no part in the choice):"))
+                      f"played no part in the choice). {race_text}"))
         parts.append(("", candidates_table(report)))
     if report.results is not None:
         parts.append((

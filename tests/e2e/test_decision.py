@@ -22,6 +22,7 @@ from scipy import stats
 
 from asymtune.cli import compose
 from asymtune.confirm.options import ConfirmOptions, DecisionOptions
+from asymtune.confirm.race import race_stop
 from asymtune.confirm.retrain import LocalExecutor, confirm_dataset
 from asymtune.data.base import Split
 from asymtune.data.loading import load_dataset
@@ -115,7 +116,8 @@ def test_selection_does_not_change_when_the_test_labels_change(smoke_sweep: Path
     labels = np.asarray(dataset.test.labels)
     changed = dataclasses.replace(dataset, test=Split(dataset.test.images, (labels + 1) % dataset.num_classes))
     options = DecisionOptions(
-        metric="val/mean_fg_dice", mode="max", confirm=ConfirmOptions(top_k=2, seeds=2, reuse_trials=False),
+        metric="val/mean_fg_dice", mode="max",
+        confirm=ConfirmOptions(top_k=2, seeds=2, max_seeds=2, reuse_trials=False),
         register_model=False,
     )
     outcomes = []
@@ -156,6 +158,51 @@ def test_selection_does_not_change_when_the_test_labels_change(smoke_sweep: Path
     assert len(runs) == 6 and runs[(lost.trial_id, lost.seed)] != lost.run_id, "only the lost model is retrained"
     assert {k: v for k, v in runs.items() if k != (lost.trial_id, lost.seed)} == {
         (r.trial_id, r.seed): r.run_id for r in original.runs if r is not lost}
+
+
+def test_the_race_trains_rounds_of_seeds_until_validation_decides(smoke_sweep: Path, tmp_path: Path) -> None:
+    """The confirmation of synth_lesions with a race of up to 4 seeds: it stops for the reason its
+    numbers give, every setting has every seed of every round, and reading it back (a resume)
+    finds the same seeds and the same stop."""
+    manifest = _manifest(smoke_sweep)
+    entry = manifest["datasets"]["synth_lesions"]
+    config = yaml.safe_load((smoke_sweep / "configs" / "synth_lesions.yaml").read_text())
+    dataset = load_dataset(config["data"], "synth_lesions")
+    options = DecisionOptions(metric="val/mean_fg_dice", mode="max", register_model=False,
+                              confirm=ConfirmOptions(seeds=2, max_seeds=4, min_gain=0.001, reuse_trials=False))
+    uri = f"sqlite:///{tmp_path / 'race'}.db"
+    client = MlflowClient(tracking_uri=uri)
+    parent = client.create_run(client.create_experiment("race", artifact_location=tmp_path.as_uri())).info.run_id
+    outcome = confirm_dataset("synth_lesions", {**entry, "parent_run_id": parent}, "test", uri, options,
+                              LocalExecutor(dataset))
+    assert not isinstance(outcome, str), outcome
+    race = outcome.race
+    assert race is not None and race.seeds == len(outcome.seeds) and 2 <= race.seeds <= 4
+    assert outcome.seeds == list(range(race.seeds)), "consecutive seeds from train.seed"
+    gain = race.gain
+    if race.reason == "baseline_leads":
+        assert outcome.selected == outcome.baseline
+    elif race.reason == "better":
+        assert gain is not None and gain.low > 0
+    elif race.reason == "no_useful_gain":
+        assert gain is not None and gain.high < 0.001
+    else:
+        assert race.reason == "budget" and race.seeds == 4
+    for trial_id in [outcome.baseline, *outcome.candidates]:
+        assert [run.seed for run in outcome.runs_of(trial_id)] == outcome.seeds
+    leader = {r.seed: r.metrics["val/mean_fg_dice"] for r in outcome.runs_of(outcome.selected)}
+    base = {r.seed: r.metrics["val/mean_fg_dice"] for r in outcome.runs_of(outcome.baseline)}
+    if race.reason in ("better", "no_useful_gain"):
+        diffs = [leader[s] - base[s] for s in outcome.seeds]
+        assert gain is not None and gain.mean == pytest.approx(float(np.mean(diffs)))
+    if race.seeds > 2 and race.reason != "baseline_leads":  # the round before it did not decide
+        earlier = outcome.seeds[:-1]
+        assert race_stop([leader[s] for s in earlier], [base[s] for s in earlier], leader_is_baseline=False,
+                         seeds=len(earlier), mode="max", confidence=0.95, min_gain=0.001, max_seeds=4) is None
+    again = confirm_dataset("synth_lesions", {**entry, "parent_run_id": parent}, "test", uri, options,
+                            LocalExecutor(dataset))
+    assert not isinstance(again, str) and again.seeds == outcome.seeds and again.race == race
+    assert {r.run_id for r in again.runs} == {r.run_id for r in outcome.runs}, "nothing trained again"
 
 
 def test_registered_model_loads_and_predicts(smoke_sweep: Path, tmp_path: Path) -> None:
