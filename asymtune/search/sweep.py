@@ -39,16 +39,64 @@ os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")
 os.environ.setdefault("TUNE_WARN_EXCESSIVE_EXPERIMENT_CHECKPOINT_SYNC_THRESHOLD_S", "0")
 
 
-class ResumableOptunaSearch(OptunaSearch):
-    """Ray Tune's ``OptunaSearch`` that survives a resume from a stale snapshot.
+CONSTRAINT_PREFIX = "dice_below_baseline/"
+"""Optuna constraint names: ``dice_below_baseline/<class>`` = the baseline's validation Dice minus
+the trial's (<= 0: feasible)."""
 
-    The experiment state Ray Tune restores can be older than the Optuna study in the RDB: a trial
-    that finished (and was told to Optuna) just before the driver was killed is restored as
-    running, runs again and reports again. Optuna refuses a report to a finished trial
-    (``UpdateFinishedTrialError``), which used to stop the resumed sweep; here the study keeps the
-    value it already has and the sweep goes on. (``on_trial_complete`` already tolerates a second
-    ``tell``.)
+
+class ResumableOptunaSearch(OptunaSearch):
+    """Ray Tune's ``OptunaSearch`` that survives a resume from a stale snapshot, records each
+    class's validation Dice in the study, and feeds the selection constraint to the sampler.
+
+    - The experiment state Ray Tune restores can be older than the Optuna study in the RDB: a trial
+      that finished (and was told to Optuna) just before the driver was killed is restored as
+      running, runs again and reports again. Optuna refuses a report to a finished trial
+      (``UpdateFinishedTrialError``), which used to stop the resumed sweep; here the study keeps
+      the value it already has and the sweep goes on. (``on_trial_complete`` already tolerates a
+      second ``tell``.)
+    - Each completed trial gets user attributes ``val/dice/<class>`` (what optuna-dashboard shows
+      beside the objective).
+    - With ``constraint="no_class_below_baseline"``, each trial also gets Optuna constraints
+      (:data:`CONSTRAINT_PREFIX` ``<class>``: the baseline's Dice minus its own; trials that end
+      before the baseline count as feasible). Optuna's TPE reads them (``Trial.set_constraint``), so
+      it learns to avoid settings the selection would discard instead of proposing them again.
+
+    Args:
+        class_names: the dataset's classes, background first.
+        constraint: ``selection.constraint`` (None or ``no_class_below_baseline``).
+        *args, **kwargs: :class:`ray.tune.search.optuna.OptunaSearch`'s.
     """
+
+    def __init__(self, *args: Any, class_names: tuple[str, ...] = (), constraint: str | None = None,
+                 **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._class_names = tuple(class_names)
+        self._constraint = constraint
+        self._baseline_dice: dict[str, float] | None = None
+
+    def on_trial_complete(self, trial_id: str, result: dict[str, Any] | None = None, error: bool = False) -> None:
+        if result and trial_id in self._ot_trials and trial_id not in self._completed_trials:
+            try:
+                self._annotate(self._ot_trials[trial_id], result)
+            except optuna.exceptions.UpdateFinishedTrialError:  # told before an interruption
+                pass
+        super().on_trial_complete(trial_id, result, error)
+
+    def _annotate(self, ot_trial: optuna.Trial, result: dict[str, Any]) -> None:
+        dice = {}
+        for name in self._class_names[1:]:
+            value = result.get(f"val/dice/{name}")
+            if isinstance(value, (int, float)) and math.isfinite(value):
+                dice[name] = float(value)
+                ot_trial.set_user_attr(f"val/dice/{name}", float(value))
+        if self._constraint != "no_class_below_baseline":
+            return
+        if result.get("is_baseline"):
+            self._baseline_dice = dice
+        reference = self._baseline_dice or {}
+        for name in self._class_names[1:]:
+            shortfall = reference[name] - dice[name] if name in reference and name in dice else 0.0
+            ot_trial.set_constraint(f"{CONSTRAINT_PREFIX}{name}", shortfall)
 
     def on_trial_result(self, trial_id: str, result: dict[str, Any]) -> None:
         try:
@@ -149,6 +197,8 @@ def run_dataset_sweep(
         mode=objective["mode"],
         points_to_evaluate=anchors,
         sampler=optuna.samplers.TPESampler(seed=int(search["seed"]), n_startup_trials=int(search["n_startup_trials"])),
+        class_names=tuple(plan.dataset.class_names),
+        constraint=cfg["selection"]["constraint"],
         study_name=study_name,
         storage=optuna.storages.RDBStorage(optuna_storage_url),
     )

@@ -1,5 +1,6 @@
-"""A resumed sweep whose Optuna study is newer than Ray Tune's snapshot goes on (issue: a kill right
-after a trial was told to Optuna made the rerun stop with UpdateFinishedTrialError)."""
+"""The sweep's Optuna searcher: a resumed sweep whose Optuna study is newer than Ray Tune's snapshot goes
+on (a kill right after a trial was told to Optuna made the rerun stop with UpdateFinishedTrialError); each
+class's validation Dice is a user attribute; the selection constraint reaches the sampler."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ import optuna
 import pytest
 from ray.tune.search.optuna import OptunaSearch
 
-from asymtune.search.sweep import ResumableOptunaSearch
+from asymtune.search.sweep import CONSTRAINT_PREFIX, ResumableOptunaSearch
 
 METRIC = "val/mean_fg_dice"
 
@@ -42,3 +43,43 @@ def test_a_result_for_a_trial_optuna_already_finished(cls: type[OptunaSearch]) -
     (trial,) = searcher._ot_study.get_trials()
     assert trial.state == optuna.trial.TrialState.COMPLETE and trial.value == 0.5, "the study keeps its value"
     assert searcher.suggest("t2") is not None, "the search goes on"
+
+
+def _constrained_searcher() -> ResumableOptunaSearch:
+    def space(trial: optuna.Trial) -> None:
+        trial.suggest_float("margin", 0.0, 2.0)
+
+    sampler = optuna.samplers.TPESampler(seed=0, n_startup_trials=1)
+    return ResumableOptunaSearch(
+        space=space, metric=METRIC, mode="max", sampler=sampler, storage=optuna.storages.InMemoryStorage(),
+        class_names=("background", "organ", "duct"), constraint="no_class_below_baseline",
+    )
+
+
+def _result(organ: float, duct: float, is_baseline: bool) -> dict[str, object]:
+    return {METRIC: (organ + duct) / 2, "val/dice/organ": organ, "val/dice/duct": duct, "training_iteration": 3,
+            "is_baseline": is_baseline}
+
+
+def test_each_class_dice_is_a_user_attribute_and_the_constraint_reaches_the_sampler() -> None:
+    searcher = _constrained_searcher()
+    for trial_id, result in (("base", _result(0.5, 0.4, True)), ("worse_duct", _result(0.6, 0.3, False)),
+                             ("better", _result(0.55, 0.45, False))):
+        searcher.suggest(trial_id)
+        searcher.on_trial_complete(trial_id, result)
+    base, worse_duct, better = searcher._ot_study.get_trials()
+    assert base.user_attrs["val/dice/organ"] == 0.5 and worse_duct.user_attrs["val/dice/duct"] == 0.3
+    organ, duct = f"{CONSTRAINT_PREFIX}organ", f"{CONSTRAINT_PREFIX}duct"
+    assert worse_duct.constraints == pytest.approx({organ: -0.1, duct: 0.1})  # duct below the baseline
+    assert max(better.constraints.values()) <= 0 and max(base.constraints.values()) <= 0
+    feasible = optuna.study._constrained_optimization._get_feasible_trials(searcher._ot_study.get_trials())
+    assert [t.number for t in feasible] == [base.number, better.number], "what TPE treats as feasible"
+    assert searcher.suggest("next") is not None
+
+
+def test_without_a_constraint_no_constraint_is_recorded() -> None:
+    searcher = _searcher(ResumableOptunaSearch)
+    searcher.suggest("t1")
+    searcher.on_trial_complete("t1", {METRIC: 0.5, "training_iteration": 1})
+    (trial,) = searcher._ot_study.get_trials()
+    assert trial.constraints == {} and "val/dice/organ" not in trial.user_attrs
