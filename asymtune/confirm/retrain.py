@@ -44,9 +44,12 @@ from asymtune.tracking.confirmation import (
     register_model,
 )
 from asymtune.train.factory import build_trainer
+from asymtune.train.offsets import apply_offsets, fit_logit_offsets
 from asymtune.train.trainer import Trainer
 
 log = logging.getLogger(__name__)
+OFFSET_RIVAL = "rival/logit_offset"
+"""Metric prefix of the logit-offset rival, logged on the baseline's confirmation runs."""
 TAG_SWEEP_CHOICE = "asymtune.sweep_choice"
 TAG_CONFIRMED = "asymtune.confirmed_trial"
 
@@ -110,16 +113,27 @@ def train_job(job: Job, dataset: SegmentationDataset | None = None) -> dict[str,
 
 
 def evaluate_job(
-    job: Job, state: bytes, with_distances: bool, dataset: SegmentationDataset | None = None
+    job: Job, state: bytes, with_distances: bool, with_offset_rival: bool = False,
+    dataset: SegmentationDataset | None = None,
 ) -> dict[str, Any]:
     """Evaluate trained weights on the test split: per-class and per-case metrics, and (optionally)
-    the boundary distances of each class's voxels on the train and test splits (an ``.npz``)."""
+    the boundary distances of each class's voxels on the train and test splits (an ``.npz``) and,
+    for the baseline, the logit-offset rival (:mod:`asymtune.train.offsets`: offsets fitted on the
+    validation split, then the test metrics with them, as ``rival/logit_offset/...``)."""
     from asymtune.train.diagnostics import split_distances
 
     trainer = _trainer(job, dataset)
     trainer.model.load_state_dict(torch.load(io.BytesIO(state), map_location=trainer.device, weights_only=True))
     split = trainer.dataset
-    metrics = trainer.evaluate(split.test, "test", per_case=True)
+    test_logits = trainer.predict_logits(split.test)
+    metrics = trainer.evaluate(split.test, "test", logits=test_logits, per_case=True)
+    if with_offset_rival:
+        labels = [label for _, label in split.val.cases()]
+        offsets = fit_logit_offsets(trainer.predict_logits(split.val), labels)
+        shifted = trainer.evaluate(split.test, "test", logits=apply_offsets(test_logits, offsets), per_case=True)
+        metrics.update({f"{OFFSET_RIVAL}/{key}": value for key, value in shifted.items()})
+        metrics.update({f"{OFFSET_RIVAL}/offset/{name}": offsets[c]
+                        for c, name in enumerate(split.class_names) if c > 0})
     distances = None
     if with_distances:
         arrays = distances_arrays({name: split_distances(trainer, data) for name, data in (
@@ -368,7 +382,8 @@ def confirm_dataset(
                     raise FileNotFoundError(
                         f"confirmation run {run.run_id} has no {STATE_ARTIFACT}: delete the run and rerun"
                     )
-                calls.append((Job.of(by_id[trial_id], run.seed), path.read_bytes(), position == 0))
+                calls.append((Job.of(by_id[trial_id], run.seed), path.read_bytes(), position == 0,
+                              trial_id == result.baseline))
                 targets.append(run)
         for index, evaluated in executor.run(evaluate_job, calls):
             if isinstance(evaluated, Exception):

@@ -33,6 +33,7 @@ from asymtune.report.plots import (
 )
 from asymtune.report.render import DatasetReport, render_html, render_markdown, summary_table
 from asymtune.report.results import TABLE_METRICS, confirmed_results, describe_settings, metric_key
+from asymtune.report.rivals import best_rival, rivals
 from asymtune.results.distances import load_distances
 from asymtune.results.layout import REPORT_JSON, read_manifest
 from asymtune.results.storage import is_directory
@@ -201,7 +202,14 @@ def _decision(report: DatasetReport) -> dict[str, Any] | None:
     if report.verdict is None:
         return None
     race = report.confirmation.race if report.confirmation is not None else None
-    return {**report.verdict.to_dict(), "race": race.to_dict() if race else None}
+    best = best_rival(report.rivals, report.verdict.mode)
+    against_best = best["export_vs_it"] if best else None
+    return {
+        **report.verdict.to_dict(), "race": race.to_dict() if race else None, "rivals": report.rivals,
+        "best_rival": best["name"] if best else None,
+        "export_beats_best_rival": bool(against_best and against_best["n"] >= 2 and (
+            against_best["low"] > 0 if report.verdict.mode == "max" else against_best["high"] < 0)),
+    }
 
 
 def dataset_report(
@@ -248,6 +256,9 @@ def dataset_report(
                 report.run_links = []
     if report.selected is None:
         report.selected = report.sweep_choice
+    if report.results is not None and report.confirmation is not None:
+        report.rivals = rivals(report.confirmation, report.results, held_out_metric(options.metric), class_names,
+                               options.confirm.confidence)
     if report.selected is not None:
         metric = held_out_metric(options.metric)
         report.verdict = decide(

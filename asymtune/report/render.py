@@ -48,6 +48,7 @@ class DatasetReport:
     run_links: list[tuple[str, str | None]] = field(default_factory=list)
     verdict: Verdict | None = None
     fidelity: list[dict[str, Any]] = field(default_factory=list)
+    rivals: list[dict[str, Any]] = field(default_factory=list)
 
     @property
     def confirmed(self) -> bool:
@@ -244,6 +245,23 @@ def _short_verdict(verdict: Verdict | None) -> str:
     return f"not better at {level}"
 
 
+def rivals_table(report: DatasetReport) -> Table:
+    def interval(entry: dict[str, Any] | None) -> str:
+        if not entry:
+            return ""
+        low, high = entry["low"], entry["high"]
+        bounds = f" [{low:+.3f}, {high:+.3f}]" if math.isfinite(low) and math.isfinite(high) else ""
+        return f"{entry['mean']:+.3f}{bounds}"
+
+    rows = [
+        [entry["name"], entry["description"], f"{entry['test']['mean']:.3f} ± {fmt(entry['test']['sd'])}",
+         interval(entry["vs_baseline"]), interval(entry["export_vs_it"])]
+        for entry in report.rivals
+    ]
+    metric = report.verdict.metric if report.verdict else "test objective"
+    return Table(["rival", "what", metric, "vs baseline [CI]", "export vs it [CI]"], rows)
+
+
 def fidelity_table(report: DatasetReport) -> Table:
     rows = [
         [str(entry["epoch"]), fmt(entry["rho"], 2), str(entry["pairs"]),
@@ -293,6 +311,13 @@ def _sections(report: DatasetReport) -> list[tuple[str, Part]]:
             "precision: test voxels pooled; HD95: mean over test cases, in mm (lower is better).",
         ))
         parts.append(("", confirmed_table(report)))
+    if report.rivals:
+        parts.append((
+            "Rivals",
+            "What a user could do without the tuner (method.md section 8), with the same seeds on the same test "
+            "split: paired differences with their Student-t intervals.",
+        ))
+        parts.append(("", rivals_table(report)))
     if report.shift:
         parts.append((
             "Logit shift",

@@ -101,6 +101,16 @@ def test_verdict_and_fidelity_follow_the_numbers(smoke_sweep: Path, dataset: str
     provenance = json.loads((smoke_sweep / "configs" / f"{dataset}.provenance.json").read_text())
     assert provenance["verdict"] == sentence and provenance["decision"]["significant"] == decision["significant"]
     assert f"# verdict: {sentence}" in (smoke_sweep / "configs" / f"{dataset}.yaml").read_text()
+    names = [rival["name"] for rival in decision["rivals"]]
+    assert names == ["baseline", "logit_offset", "export"] and decision["best_rival"] in names[:2]
+    offset = decision["rivals"][1]
+    manifest = _manifest(smoke_sweep)
+    client = MlflowClient(tracking_uri=manifest["mlflow"]["tracking_uri"])
+    runs = _confirmation_runs(client, manifest["datasets"][dataset]["parent_run_id"])
+    logged = [runs[(numbers["baseline"], seed)].data.metrics[f"rival/logit_offset/{decision['metric']}"]
+              for seed in numbers["results"]["seeds"]]
+    assert offset["values"] == pytest.approx(logged), "the rival's numbers are the baseline runs' logged ones"
+    assert set(offset["offsets"]) == set(DATASETS[dataset])
     (entry,) = numbers["fidelity"]  # the smoke sweep's one rung before its last epoch (2 epochs, grace period 1)
     assert entry["epoch"] == 1 and entry["pairs"] >= 1 and set(entry["per_class"]) == set(DATASETS[dataset])
 
