@@ -34,6 +34,13 @@ def check_logits_target(logits: Tensor, target: Tensor, num_classes: int | None 
             f"target shape {tuple(target.shape)} does not match logits shape "
             f"{tuple(logits.shape)}; expected target of shape (B, *spatial) = {expected}"
         )
+    _check_class_count(logits, num_classes)
+    if target.dtype.is_floating_point or target.dtype.is_complex or target.dtype == torch.bool:
+        raise ValueError(f"target has dtype {target.dtype}; expected an integer label map (int64)")
+
+
+def _check_class_count(logits: Tensor, num_classes: int | None) -> None:
+    """At least two classes, and ``num_classes`` of them when the loss was built for a number."""
     if logits.shape[1] < 2:
         raise ValueError(f"logits have shape {tuple(logits.shape)}; expected C >= 2 classes")
     if num_classes is not None and logits.shape[1] != num_classes:
@@ -41,8 +48,6 @@ def check_logits_target(logits: Tensor, target: Tensor, num_classes: int | None 
             f"logits have shape {tuple(logits.shape)} with C = {logits.shape[1]} classes, "
             f"but the loss was built for {num_classes} classes"
         )
-    if target.dtype.is_floating_point or target.dtype.is_complex or target.dtype == torch.bool:
-        raise ValueError(f"target has dtype {target.dtype}; expected an integer label map (int64)")
 
 
 def check_logits_soft_target(
@@ -58,13 +63,7 @@ def check_logits_soft_target(
             f"soft_target shape {tuple(soft_target.shape)} does not match logits shape "
             f"{tuple(logits.shape)}; expected both (B, C, *spatial)"
         )
-    if logits.shape[1] < 2:
-        raise ValueError(f"logits have shape {tuple(logits.shape)}; expected C >= 2 classes")
-    if num_classes is not None and logits.shape[1] != num_classes:
-        raise ValueError(
-            f"logits have shape {tuple(logits.shape)} with C = {logits.shape[1]} classes, "
-            f"but the loss was built for {num_classes} classes"
-        )
+    _check_class_count(logits, num_classes)
 
 
 def check_non_negative(name: str, values: Sequence[float]) -> None:
