@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from asymtune.method._functional import DEFAULT_SMOOTH
 from asymtune.method._modules import (
@@ -73,6 +73,11 @@ class LossOptions:
                     "one per class"
                 )
             object.__setattr__(self, name, floats)
+
+    def ce_dice_options(self) -> dict[str, Any]:
+        """The options every cross-entropy + Dice loss takes: its weights, ``ignore_index``, ``smooth``."""
+        return {"ce_weight": self.ce_weight, "dice_weight": self.dice_weight, "ignore_index": self.ignore_index,
+                "smooth": self.smooth}
 
     def margin_or_zeros(self) -> tuple[float, ...]:
         """``margin``, or ``C`` zeros when it is None."""
@@ -197,10 +202,7 @@ def _create_asymmetric(options: LossOptions) -> AsymmetricLoss:
     return AsymmetricLoss(
         margin=options.margin_or_zeros(),
         gamma=options.gamma_or_zeros(),
-        ce_weight=options.ce_weight,
-        dice_weight=options.dice_weight,
-        ignore_index=options.ignore_index,
-        smooth=options.smooth,
+        **options.ce_dice_options(),
     )
 
 
@@ -209,10 +211,7 @@ def _create_ce_dice(options: LossOptions) -> CEDiceLoss:
     """:class:`CEDiceLoss`, the baseline."""
     return CEDiceLoss(
         num_classes=options.num_classes,
-        ce_weight=options.ce_weight,
-        dice_weight=options.dice_weight,
-        ignore_index=options.ignore_index,
-        smooth=options.smooth,
+        **options.ce_dice_options(),
     )
 
 
@@ -227,10 +226,7 @@ def _create_weighted_ce(options: LossOptions) -> WeightedCEDiceLoss:
     fractions = [max(value, CLASS_FRACTION_FLOOR) for value in options.fractions("weighted_ce")]
     return WeightedCEDiceLoss.from_class_fractions(
         fractions,
-        ce_weight=options.ce_weight,
-        dice_weight=options.dice_weight,
-        ignore_index=options.ignore_index,
-        smooth=options.smooth,
+        **options.ce_dice_options(),
     )
 
 
