@@ -158,7 +158,8 @@ def markdown(results: list[Comparison], command: str, commits: list[str] | None)
     """The block of docs/benchmarks.md."""
     lines = [f"Command: `{command}`", ""]
     if commits:
-        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=ROOT,
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no", "--", "asymtune", "conf",
+                                "search_spaces"], cwd=ROOT,
                                capture_output=True, text=True, check=False).stdout.strip()
         lines += [f"Reference: commit {commits[0]}; compared: commit {commits[1]}"
                   + (" with uncommitted changes" if dirty else "") + ".", ""]

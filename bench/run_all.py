@@ -171,6 +171,17 @@ BENCHMARKS = (
 )
 
 
+def commit_of_tree() -> str:
+    """``commit abc1234`` of the measured tree, ``+ uncommitted changes`` when its code (not the
+    documents this command writes) differs from that commit."""
+    def git(*args: str) -> str:
+        return subprocess.run(["git", *args], cwd=ROOT, capture_output=True, text=True, check=False).stdout.strip()
+
+    dirty = git("status", "--porcelain", "--untracked-files=no", "--", "asymtune", "bench", "conf", "search_spaces",
+                "pyproject.toml")
+    return f"commit {git('rev-parse', '--short', 'HEAD')}" + (" + uncommitted changes" if dirty else "")
+
+
 def gpu_visible() -> bool:
     import torch
 
@@ -325,7 +336,7 @@ def main(argv: list[str] | None = None) -> int:
             else "`"
         )
         provenance = (
-            f"<sub>{size}measured {date} on {machine}; the command took {seconds:.0f} s "
+            f"<sub>{size}measured {date} on {machine}, {commit_of_tree()}; the command took {seconds:.0f} s "
             f"(`python bench/run_all.py --only {bench.key}{' --quick' if args.quick else ''}"
             f"{closing}"
             ").</sub>"
