@@ -9,9 +9,23 @@
 4. **per dataset**, an independent unit of work (:func:`run_dataset`):
    **sweep** (Optuna through Ray Tune, tracked in MLflow: :class:`DatasetSweep`), then
    **confirm** (retrain the leaders and the baseline over seeds, choose on validation, test
-   once: :class:`asymtune.confirm.retrain.Confirmation`);
-5. **report**: tables, plots and exported configs for every dataset
+   once: :class:`asymtune.confirm.retrain.Confirmation`); up to ``search.parallel_datasets``
+   datasets run side by side, so that a job lasts about its longest dataset, not their sum;
+5. **report**: tables, plots and exported configs for every dataset, once all are done
    (:func:`asymtune.report.build.build_report`).
+
+Datasets side by side: each dataset's unit runs in its own thread of this driver
+(:mod:`asymtune.side_by_side`), with its own ``tune.Tuner``, Optuna study, ASHA and MLflow
+tracker, exactly as one dataset alone; at most ``search.parallel_datasets`` x
+``search.max_concurrent_trials`` trials run at once, and Ray queues what the cluster cannot hold.
+Why threads of one driver rather than one Ray task per dataset or one multiplexing ``Tuner``
+(Ray 2.60; ``docs/architecture.md`` has the details): Ray Tune's driver loop only talks to Ray,
+which accepts calls from any thread, and it installs its Ctrl+C handler only in the main thread;
+the trial table, the logs and the MLflow and Optuna writes stay in this process, where the
+local stores live; one ``Tuner`` per dataset keeps each dataset's experiment folder, resume and
+study as they were. Two things are shared and guarded here: the manifest (one lock) and torch's
+global random generator, which in-process confirmations (``confirm.executor=local``) seed, so
+those run one at a time.
 
 Every stage reads what the earlier ones wrote through the output folder's contract
 (:mod:`asymtune.results`), so ``asymtune report`` rebuilds stage 5 alone, and rerunning the same
@@ -20,9 +34,12 @@ command resumes where an interrupted run stopped.
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import json
 import logging
 import os
+import threading
 import time
 import uuid
 from collections.abc import Mapping
@@ -42,7 +59,10 @@ from asymtune.report.render import DatasetReport
 from asymtune.results.layout import MANIFEST, RESOLVED_CONFIG, write_manifest
 from asymtune.results.storage import check_storage, resolve_storage_path
 from asymtune.search.plan import DatasetPlan, plan_datasets
+from asymtune.search.priority import priority_runtime_env, warn_if_unreachable
+from asymtune.search.storage import open_optuna_storage
 from asymtune.search.sweep import experiment_path, run_dataset_sweep
+from asymtune.side_by_side import run_side_by_side
 from asymtune.tracking import MLflowSweepTracker, TrialParams, drop_lost_trials, get_or_create_experiment
 from asymtune.versions import code_version, library_versions
 
@@ -50,8 +70,10 @@ log = logging.getLogger(__name__)
 # Keys (dotted prefixes) that may change between an interrupted run and its resume.
 RESUME_FREE_KEYS = (
     "ray", "verbose", "report", "resources.wait_for_resources", "mlflow.request_retries", "mlflow.request_timeout_s",
-    "mlflow.flush_timeout_s", "selection", "confirm", "export",
+    "mlflow.flush_timeout_s", "selection", "confirm", "export", "search.parallel_datasets",
 )
+_MANIFEST_LOCK = threading.Lock()  # datasets side by side update their manifest entries
+_IN_PROCESS_TRAINING = threading.Lock()  # trainings in the driver seed torch's global generator
 
 
 @dataclass(frozen=True)
@@ -64,7 +86,7 @@ class SweepContext:
         sweep_id: identifies the sweep across resumes (MLflow tags, Optuna study names).
         tracking_uri: the MLflow tracking URI.
         artifact_location: the artifact root of a local MLflow store (None for a server).
-        optuna_storage: the Optuna RDB URL.
+        optuna_storage: the Optuna storage's URL (a database, or ``journal:///PATH``).
         storage_path: Ray Tune's storage (a path or a URI, :mod:`asymtune.results.storage`).
         decision: the selection, confirmation and export options.
     """
@@ -132,8 +154,10 @@ def run_tune(cfg: Mapping[str, Any]) -> float:
     decision = _decision_options(cfg)  # 2. plan: the decision options, every dataset checked
     plans = plan_datasets(cfg)
     context = start_sweep(cfg, output_dir, resolved, decision)  # 3. start: stores, Ray, manifest
-    for plan in plans:  # 4. each dataset: sweep, then confirm
-        run_dataset(context, plan)
+    run_side_by_side(  # 4. each dataset: sweep, then confirm; datasets side by side
+        [(plan.name, functools.partial(run_dataset, context, plan)) for plan in plans],
+        int(cfg["search"]["parallel_datasets"]),
+    )
     reports = build_report(output_dir) if cfg["report"]["enabled"] else []  # 5. report and export
     print(f"asymtune: report at {output_dir / 'report.html'}; configs in {output_dir / 'configs'}")
     return _mean_objective(reports, str(cfg["objective"]["metric"]))
@@ -230,6 +254,7 @@ def start_sweep(
     )
     manifest.setdefault("datasets", {})
     write_manifest(output_dir, manifest)
+    open_optuna_storage(context.optuna_storage)  # a new database's tables, once: datasets side by side open it
     return context
 
 
@@ -301,22 +326,26 @@ def _start_ray_and_check_mlflow(
 
 
 def start_ray(ray_cfg: Mapping[str, Any]) -> None:
-    """Start a local Ray runtime, or join the cluster at ``ray.address``."""
+    """Start a local Ray runtime, or join the cluster at ``ray.address``; the job's workers run at
+    ``ray.worker_niceness`` (:mod:`asymtune.search.priority`)."""
     import ray
 
     if ray.is_initialized():
         return
+    runtime_env = priority_runtime_env(ray_cfg["worker_niceness"])  # the trials' niceness, on every node
     if ray_cfg["address"]:
         ray.init(
             address=ray_cfg["address"], logging_level=logging.WARNING,
-            log_to_driver=bool(ray_cfg["log_to_driver"]),
+            log_to_driver=bool(ray_cfg["log_to_driver"]), runtime_env=runtime_env,
         )
     else:
+        warn_if_unreachable(ray_cfg["worker_niceness"])  # local workers inherit this process's privileges
         ray.init(
+            address="local",  # a new runtime, even where `ray start` left /tmp/ray/ray_current_cluster
             num_cpus=ray_cfg["num_cpus"],
             include_dashboard=bool(ray_cfg["include_dashboard"]),
             logging_level=logging.WARNING,
-            log_to_driver=bool(ray_cfg["log_to_driver"]),
+            log_to_driver=bool(ray_cfg["log_to_driver"]), runtime_env=runtime_env,
         )
 
 
@@ -364,11 +393,13 @@ def sweep_dataset(context: SweepContext, plan: DatasetPlan) -> DatasetSweep:
 
 
 def _record_dataset(context: SweepContext, name: str, entry: Mapping[str, Any]) -> None:
-    """Update one dataset's entry of the manifest (read, change, replace: other entries stay)."""
+    """Update one dataset's entry of the manifest (read, change, replace: other entries stay).
+    Datasets side by side take turns, so that no update is lost."""
     path = context.output_dir / MANIFEST
-    manifest = json.loads(path.read_text())
-    manifest.setdefault("datasets", {}).setdefault(name, {}).update(entry)
-    write_manifest(context.output_dir, manifest)
+    with _MANIFEST_LOCK:
+        manifest = json.loads(path.read_text())
+        manifest.setdefault("datasets", {}).setdefault(name, {}).update(entry)
+        write_manifest(context.output_dir, manifest)
 
 
 # ----------------------------------------------------------------------------------- 4. confirm
@@ -376,10 +407,14 @@ def confirm_swept_dataset(context: SweepContext, name: str) -> Confirmation | st
     """Confirm one dataset's choice (:func:`asymtune.confirm.retrain.confirm_dataset`) on the
     executor ``confirm.executor`` names (Ray tasks get the trials' ``resources``)."""
     decision = context.decision
-    executor = RayExecutor(context.cfg["resources"]) if decision.confirm.executor == "ray" else LocalExecutor()
+    in_process = decision.confirm.executor != "ray"
+    executor = LocalExecutor() if in_process else RayExecutor(context.cfg["resources"])
     entry = json.loads((context.output_dir / MANIFEST).read_text())["datasets"][name]
     started = time.perf_counter()
-    outcome = confirm_dataset(name, entry, context.sweep_id, context.tracking_uri, decision, executor)
+    # Trainings in this process seed torch's global generator: one dataset's at a time, so that a
+    # confirmation is the same training side by side as alone (its exported config retrains to it).
+    with _IN_PROCESS_TRAINING if in_process else contextlib.nullcontext():
+        outcome = confirm_dataset(name, entry, context.sweep_id, context.tracking_uri, decision, executor)
     if isinstance(outcome, str):
         log.warning("%s: not confirmed: %s", name, outcome)
     else:

@@ -95,6 +95,10 @@ BENCHMARKS = (
         ("--trials", "4", "--concurrency", "2", "--epochs", "60"),
         ("--trials", "2", "--concurrency", "2", "--epochs", "3"), minutes=5,
     ),
+    Benchmark(  # a simulation: 32 logical CPUs, trials that sleep instead of training (bench/scale.py)
+        "scale", "docs/benchmarks.md", "Scale on a simulated cluster", "scale.py",
+        ("--repeats", "3"), ("--quick",), minutes=90,
+    ),
     Benchmark(
         "data_pipeline", "docs/benchmarks.md", "Real data pipeline: throughput and memory (brain atlas)",
         "data_pipeline.py", (), ("--quick",), minutes=5,
@@ -167,6 +171,12 @@ BENCHMARKS = (
         ("--datasets", "brain_atlas", "nuclei", "--train-fractions", "0.5", "1.0", "--seeds", "0", "1", "2",
          "--epochs", "30", "--json", "outputs/bench/reproduction_real.json", "--figure-dir", "docs/figures"),
         ("--quick", "--datasets", "brain_atlas", "nuclei"), minutes=50,
+    ),
+    Benchmark(  # the product as shipped: `asymtune tune` over sweep seeds; records in docs/data/decision_study.json
+        "decision_study", "docs/results.md", "Decision study", "decision_study.py",
+        ("--datasets", "builtin", "--seeds", "0", "1", "2", "--fresh", "--json", "docs/data/decision_study.json"),
+        ("--experiment", "smoke", "--seeds", "0", "--json", "outputs/bench-quick/decision_study.json",
+         "--output-root", "outputs/bench-quick/decision_study"), minutes=30,
     ),
 )
 

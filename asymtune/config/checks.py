@@ -1,8 +1,9 @@
 """Checks of the composed ``asymtune tune`` config that no single key's type can express.
 
 :func:`check_tune_config` runs before anything starts (no data prepared, no MLflow run, no Ray
-runtime): ranges of the search and the resources, the grace period against the epochs, and that
-a local Ray runtime has the CPUs and GPUs one trial asks for. :func:`check_cluster_resources`
+runtime): ranges of the search, the resources and the trials' niceness, the grace period against
+the epochs, that a local Ray runtime has the CPUs and GPUs one trial asks for, and the form of
+``optuna.storage`` (a journal file's folder exists). :func:`check_cluster_resources`
 runs right after ``ray.init``, with what the Ray runtime (a cluster or the local one) has.
 Each refusal is one sentence naming the keys, their values and what was expected.
 """
@@ -12,6 +13,7 @@ from __future__ import annotations
 import logging
 import os
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 
 from asymtune.config.errors import ConfigError
@@ -31,6 +33,7 @@ def check_tune_config(cfg: Mapping[str, Any]) -> None:
     _check_ranges(cfg)
     _check_schedule(cfg)
     _check_local_resources(cfg)
+    _check_optuna_storage(cfg["optuna"]["storage"])
 
 
 def _number(value: Any) -> str:
@@ -52,6 +55,8 @@ def _check_ranges(cfg: Mapping[str, Any]) -> None:
         raise ConfigError(f"verbose={_number(cfg['verbose'])}: expected 0 (silent), 1 (trial table), 2 or 3 (more)")
     _at_least("search.num_samples", search["num_samples"], 1, "an integer >= 1 (trials per dataset)")
     _at_least("search.max_concurrent_trials", search["max_concurrent_trials"], 1, "an integer >= 1")
+    _at_least("search.parallel_datasets", search["parallel_datasets"], 1,
+              "an integer >= 1 (datasets whose sweeps run at the same time)")
     _at_least("search.n_startup_trials", search["n_startup_trials"], 0, "an integer >= 0 (random trials before TPE)")
     _at_least(
         "search.checkpoint_every", search["checkpoint_every"], 1, "an integer >= 1 (epochs between checkpoints)"
@@ -68,11 +73,24 @@ def _check_ranges(cfg: Mapping[str, Any]) -> None:
             f"search.scheduler.reduction_factor={_number(factor)}: expected a number > 1 "
             "(ASHA keeps 1 / reduction_factor of the trials at each rung)"
         )
+    _at_least("search.scheduler.probe_trials", scheduler["probe_trials"], 0,
+              "an integer >= 0 (first trials never stopped, to measure the rungs)")
+    _at_least("search.scheduler.min_pairs", scheduler["min_pairs"], 3,
+              "an integer >= 3 (trials that reached a rung and the end before the rung may stop trials)")
+    rho = scheduler["min_rho"]
+    if isinstance(rho, bool) or not isinstance(rho, (int, float)) or not -1 <= rho <= 1:
+        raise ConfigError(f"search.scheduler.min_rho={_number(rho)}: expected a Spearman rho in [-1, 1]")
     resources, ray = cfg["resources"], cfg["ray"]
     _at_least("resources.cpu", resources["cpu"], 0, "a number >= 0 (CPUs per trial)")
     _at_least("resources.gpu", resources["gpu"], 0, "a number >= 0 (GPUs per trial, 0.25 shares one GPU by 4)")
     if ray["num_cpus"] is not None:
         _at_least("ray.num_cpus", ray["num_cpus"], 1, "an integer >= 1, or null for all of this machine's CPUs")
+    niceness = ray["worker_niceness"]
+    if niceness is not None and not -20 <= niceness <= 19:
+        raise ConfigError(
+            f"ray.worker_niceness={niceness}: expected an integer from -20 (highest priority) to 19 (lowest), "
+            "or null to leave it to Ray"
+        )
     mlflow = cfg["mlflow"]
     _at_least("mlflow.request_retries", mlflow["request_retries"], 0, "an integer >= 0")
     _at_least("mlflow.request_timeout_s", mlflow["request_timeout_s"], 1, "an integer >= 1 (seconds)")
@@ -88,6 +106,28 @@ def _check_schedule(cfg: Mapping[str, Any]) -> None:
             f"at most train.epochs (ASHA lets every trial train grace_period epochs before it may stop it), "
             f"e.g. search.scheduler.grace_period={max(1, epochs // 2)}"
         )
+
+
+def _check_optuna_storage(storage: str | None) -> None:
+    """``optuna.storage`` is null, a journal file ``journal:///ABSOLUTE/PATH`` in a folder that
+    exists, or a database URL (what :mod:`asymtune.search.storage` opens)."""
+    if storage is None:
+        return
+    expected = (
+        "expected null (SQLite in output_dir), a database URL (sqlite:///PATH, postgresql+psycopg2://...) or "
+        "journal:///ABSOLUTE/PATH (a journal file, e.g. journal:///shared/sweeps/optuna.log)"
+    )
+    if storage.startswith("journal:"):
+        path = Path(storage.removeprefix("journal://"))
+        if not storage.startswith("journal:///") or storage.endswith("/"):
+            raise ConfigError(f"optuna.storage={storage!r}: {expected}; a journal's path is absolute (three slashes)")
+        if not path.parent.is_dir() or path.is_dir():
+            raise ConfigError(
+                f"optuna.storage={storage!r}: {'is a folder' if path.is_dir() else f'no folder {path.parent}'}: "
+                "expected a journal file in a folder that exists (shared, when several drivers write to it)"
+            )
+    elif "://" not in storage:
+        raise ConfigError(f"optuna.storage={storage!r}: {expected}")
 
 
 def _check_local_resources(cfg: Mapping[str, Any]) -> None:

@@ -51,12 +51,18 @@ class RaySection:
         include_dashboard: local runtime only: start Ray's dashboard.
         log_to_driver: show the trial processes' stdout and stderr (errors reach the trial table
             either way).
+        worker_niceness: the niceness (-20 to 19) of the processes that run trials and confirmation
+            trainings. 0, normal priority, is what a training started by hand gets and what a
+            dedicated node should give; Ray's own default, 15, lets any other process on a shared
+            node starve the trials. 15 or 19 keeps a sweep on a laptop in the background; below 0
+            needs root or CAP_SYS_NICE on every node; null leaves it to Ray (``RAY_worker_niceness``).
     """
 
     address: str | None = None
     num_cpus: int | None = None
     include_dashboard: bool = False
     log_to_driver: bool = False
+    worker_niceness: int | None = 0
 
 
 @dataclass
@@ -103,7 +109,9 @@ class OptunaSection:
     """Where the Optuna studies (one per dataset) are stored.
 
     Attributes:
-        storage: null: ``sqlite:///<output_dir>/optuna.db``; or an RDB URL (``postgresql://...``).
+        storage: null: ``sqlite:///<output_dir>/optuna.db``; an RDB URL (``postgresql://...``); or
+            ``journal:///ABSOLUTE/PATH``: a journal file (``optuna.log``), safe on a shared filesystem
+            (NFS), no database server.
     """
 
     storage: str | None = None
@@ -140,6 +148,10 @@ class ConfirmSection:
         confidence: level of the paired t-intervals of selected - baseline.
         executor: ``ray`` (Ray tasks with the trials' resources) or ``local`` (in the driver, one
             after the other: no worker start-up, for tiny trainings).
+        rivals: trained rivals confirmed with the same seeds and chosen among on validation like
+            the tuned candidates (method.md section 8): ``authors_margin``, ``authors_focal``,
+            ``authors_mixup``, ``authors_combined`` (the authors' fixed defaults), ``weighted_ce``,
+            ``unified_focal``; the logit-offset rival is always measured (no training).
     """
 
     enabled: bool = True
@@ -150,6 +162,9 @@ class ConfirmSection:
     reuse_trials: bool = True
     confidence: float = 0.95
     executor: str = "ray"
+    rivals: list[str] = field(
+        default_factory=lambda: ["authors_margin", "authors_focal", "authors_mixup", "authors_combined"]
+    )
 
 
 @dataclass
@@ -180,15 +195,25 @@ class ReportSection:
 
 @dataclass
 class SchedulerSection:
-    """ASHA, which stops poor trials early (Ray Tune's ``ASHAScheduler`` on the objective).
+    """ASHA, which stops poor trials early on the objective, each rung only once the sweep's own
+    trials show that its ranking predicts the last epoch's (``asymtune/search/scheduler.py``).
 
     Attributes:
         grace_period: epochs every trial trains before ASHA may stop it (at most ``train.epochs``).
         reduction_factor: at each rung ASHA keeps 1 / reduction_factor of the trials (more than 1).
+        probe_trials: the first trials (anchors first) are never stopped, so that every rung can be
+            measured against their last epoch (>= 0).
+        min_pairs: trials that reached both a rung and the last epoch before that rung may stop a
+            trial (>= 3); until then it lets every trial pass.
+        min_rho: a rung whose Spearman rho (objective at the rung against the last epoch, over those
+            trials) is below this lets every trial pass; -1 trusts every measured rung.
     """
 
     grace_period: int = 6
     reduction_factor: float = 3.0
+    probe_trials: int = 4
+    min_pairs: int = 4
+    min_rho: float = 0.5
 
 
 @dataclass
@@ -200,6 +225,8 @@ class SearchSection:
             path to a YAML file.
         num_samples: trials per dataset, the space's anchors (baseline, authors' defaults) included.
         max_concurrent_trials: trials that run at the same time.
+        parallel_datasets: datasets whose sweeps (each then its confirmation) run at the same time, so
+            that at most parallel_datasets x max_concurrent_trials trials run at once (1: one after the other).
         seed: seed of the TPE sampler.
         n_startup_trials: random trials before TPE models the results (anchors count).
         reuse_actors: the next trial runs in a finished trial's process (no new process, no imports
@@ -209,12 +236,13 @@ class SearchSection:
             (docs/benchmarks.md: orchestration overhead).
         checkpoints_to_keep: checkpoints kept per trial; older ones are deleted.
         max_failures: retries of a trial that raised (-1: retry without end).
-        scheduler: ASHA.
+        scheduler: ASHA, each rung measured on the sweep's trials before it stops any.
     """
 
     space: str = "paper"
     num_samples: int = 8
     max_concurrent_trials: int = 2
+    parallel_datasets: int = 4
     seed: int = 0
     n_startup_trials: int = 4
     reuse_actors: bool = True

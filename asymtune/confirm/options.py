@@ -15,40 +15,19 @@ from typing import Any
 import yaml
 
 from asymtune.config.schema import ConfirmSection, ExportSection, SelectionSection
+from asymtune.confirm.rivals import check_rivals
 from asymtune.confirm.select import check_constraint
 from asymtune.results.layout import RESOLVED_CONFIG
 
 # The one place of every default is the config schema (``asymtune tune --cfg`` shows it); the
 # defaults below apply to keys that the config of an older sweep does not have.
-_CONFIRM, _EXPORT, _SELECTION = ConfirmSection(), ExportSection(), SelectionSection()
+_EXPORT, _SELECTION = ExportSection(), SelectionSection()
 
 
-@dataclass(frozen=True)
-class ConfirmOptions:
-    """``confirm`` in ``conf/tune.yaml``.
-
-    Attributes:
-        enabled: retrain and test after the sweep.
-        top_k: how many of the best trials (by validation objective) are retrained, besides the baseline.
-        seeds: trainings per setting, with ``train.seed``, ``train.seed + 1``, ...
-        max_seeds: the race's budget of seeds per setting (:mod:`asymtune.confirm.race`).
-        min_gain: the smallest validation gain worth having (the race stops below it).
-        reuse_trials: a sweep trial that trained every epoch counts as the seed ``train.seed``
-            (on the CPU it is that training, bit for bit) instead of being trained again.
-        confidence: level of the paired t-intervals.
-        executor: ``"ray"`` (Ray tasks with the trials' resources, in parallel, on the cluster
-            when there is one) or ``"local"`` (one after the other in the driver process: no
-            worker start-up, for tiny trainings such as the smoke experiment's).
-    """
-
-    enabled: bool = _CONFIRM.enabled
-    top_k: int = _CONFIRM.top_k
-    seeds: int = _CONFIRM.seeds
-    max_seeds: int = _CONFIRM.max_seeds
-    min_gain: float = _CONFIRM.min_gain
-    reuse_trials: bool = _CONFIRM.reuse_trials
-    confidence: float = _CONFIRM.confidence
-    executor: str = _CONFIRM.executor
+@dataclass
+class ConfirmOptions(ConfirmSection):
+    """``confirm`` in ``conf/tune.yaml``: the keys, defaults and meanings of
+    :class:`asymtune.config.schema.ConfirmSection`, checked, with what the confirmation derives."""
 
     def __post_init__(self) -> None:
         if self.executor not in ("ray", "local"):
@@ -61,6 +40,8 @@ class ConfirmOptions:
             raise ValueError(f"confirm.min_gain={self.min_gain}: expected a value >= 0")
         if not 0 < self.confidence < 1:
             raise ValueError(f"confirm.confidence={self.confidence}: expected a value in (0, 1)")
+        check_rivals(self.rivals)
+        self.rivals = list(self.rivals)
 
     @property
     def seed_budget(self) -> int:
@@ -98,6 +79,8 @@ class DecisionOptions:
     def from_config(cls, cfg: Mapping[str, Any]) -> DecisionOptions:
         """From a resolved ``conf/tune.yaml``; unknown keys of ``confirm`` are refused."""
         confirm = dict(cfg.get("confirm") or {})
+        if confirm and "rivals" not in confirm:  # a sweep made before trained rivals existed
+            confirm["rivals"] = []
         known = set(ConfirmOptions.__dataclass_fields__)
         unknown = sorted(set(confirm) - known)
         if unknown:

@@ -10,7 +10,8 @@ objective) and its Student-t interval. It stops when
 - the interval's upper bound is below ``confirm.min_gain``: no gain worth having is left;
 - ``confirm.max_seeds`` seeds are spent;
 
-and otherwise trains one more seed of the leading candidates and the baseline. The race reads the
+and otherwise trains one more seed of every confirmed setting (the candidates, the trained rivals
+and the baseline). The race reads the
 validation split only; the test split is read once, after the race, for the verdict
 (:mod:`asymtune.confirm.verdict`), so the race's repeated looks do not bias the test interval.
 """
@@ -27,7 +28,7 @@ from asymtune.confirm.stats import Summary, paired_difference
 RULE = (
     "after each round of seeds: stop when the baseline leads on validation, when the leader's paired validation "
     "interval against the baseline excludes 0, when its upper bound is below confirm.min_gain, or when "
-    "confirm.max_seeds seeds are spent; else train one more seed of the candidates and the baseline"
+    "confirm.max_seeds seeds are spent; else train one more seed of the candidates, the rivals and the baseline"
 )
 REASONS = ("baseline_leads", "better", "no_useful_gain", "budget")
 

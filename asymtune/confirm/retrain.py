@@ -25,6 +25,7 @@ import torch
 
 from asymtune.confirm.options import DecisionOptions
 from asymtune.confirm.race import RaceStop, race_stop
+from asymtune.confirm.rivals import rival_trials
 from asymtune.confirm.select import find_baseline, rank_trials, select_confirmed
 from asymtune.data.base import SegmentationDataset
 from asymtune.data.loading import load_dataset
@@ -32,7 +33,9 @@ from asymtune.results.distances import distances_arrays
 from asymtune.results.layout import STATE_FILE
 from asymtune.results.storage import is_directory
 from asymtune.results.trials import TrialRecord, load_trials
+from asymtune.search.priority import with_worker_priority
 from asymtune.tracking.confirmation import (
+    CASE_SERIES,
     STATE_ARTIFACT,
     TAG_REGISTERED,
     ConfirmationRun,
@@ -50,6 +53,7 @@ from asymtune.train.trainer import Trainer
 log = logging.getLogger(__name__)
 OFFSET_RIVAL = "rival/logit_offset"
 """Metric prefix of the logit-offset rival, logged on the baseline's confirmation runs."""
+
 TAG_SWEEP_CHOICE = "asymtune.sweep_choice"
 TAG_CONFIRMED = "asymtune.confirmed_trial"
 
@@ -116,7 +120,8 @@ def evaluate_job(
     job: Job, state: bytes, with_distances: bool, with_offset_rival: bool = False,
     dataset: SegmentationDataset | None = None,
 ) -> dict[str, Any]:
-    """Evaluate trained weights on the test split: per-class and per-case metrics, and (optionally)
+    """Evaluate trained weights on the test split: per-class and per-case metrics (and each case's
+    Dice per class, ``cases``: ``{"<CASE_SERIES>/<class>": [one value per test case]}``), and (optionally)
     the boundary distances of each class's voxels on the train and test splits (an ``.npz``) and,
     for the baseline, the logit-offset rival (:mod:`asymtune.train.offsets`: offsets fitted on the
     validation split, then the test metrics with them, as ``rival/logit_offset/...``)."""
@@ -126,7 +131,9 @@ def evaluate_job(
     trainer.model.load_state_dict(torch.load(io.BytesIO(state), map_location=trainer.device, weights_only=True))
     split = trainer.dataset
     test_logits = trainer.predict_logits(split.test)
-    metrics = trainer.evaluate(split.test, "test", logits=test_logits, per_case=True)
+    metrics, table = trainer.evaluate_cases(split.test, "test", logits=test_logits)
+    cases = {f"{CASE_SERIES}/{name}": [float(case["dice"][c - 1]) for case in table]
+             for c, name in enumerate(split.class_names) if c > 0}
     if with_offset_rival:
         labels = [label for _, label in split.val.cases()]
         offsets = fit_logit_offsets(trainer.predict_logits(split.val), labels)
@@ -141,7 +148,7 @@ def evaluate_job(
         buffer = io.BytesIO()
         np.savez_compressed(buffer, **arrays)  # type: ignore[arg-type]
         distances = buffer.getvalue()
-    return {"metrics": metrics, "distances": distances}
+    return {"metrics": metrics, "distances": distances, "cases": cases}
 
 
 # ------------------------------------------------------------------------------ executors
@@ -161,7 +168,8 @@ class LocalExecutor:
 
 
 class RayExecutor:
-    """Runs jobs as Ray tasks with the sweep's per-trial resources (``resources.cpu``/``gpu``)."""
+    """Runs jobs as Ray tasks with the sweep's per-trial resources (``resources.cpu``/``gpu``), at the trials'
+    niceness (``ray.worker_niceness``)."""
 
     def __init__(self, resources: Mapping[str, Any]) -> None:
         self.num_cpus = float(resources["cpu"])
@@ -171,7 +179,7 @@ class RayExecutor:
         """Yield ``(index, result)`` in the order the tasks finish (the exception if one raised)."""
         import ray
 
-        remote = ray.remote(num_cpus=self.num_cpus, num_gpus=self.num_gpus, max_retries=1)(fn)
+        remote = ray.remote(num_cpus=self.num_cpus, num_gpus=self.num_gpus, max_retries=1)(with_worker_priority(fn))
         pending = {remote.remote(*args): index for index, args in enumerate(calls)}
         while pending:
             done, _ = ray.wait(list(pending), num_returns=1)
@@ -200,6 +208,9 @@ class Confirmation:
         runs: the confirmation runs, every (trial, seed) once.
         registered_model: ``"<name>/<version>"`` of the selected model in the MLflow registry.
         race: why the race stopped (None: it has not finished, e.g. an interrupted confirmation).
+        rivals: ``{rival name: trial}`` of the trained rivals (``confirm.rivals``,
+            :mod:`asymtune.confirm.rivals`): a sweep trial with the rival's setting, or a stand-in
+            record that no sweep trained.
     """
 
     sweep_choice: str
@@ -210,6 +221,24 @@ class Confirmation:
     runs: list[ConfirmationRun] = field(default_factory=list)
     registered_model: str | None = None
     race: RaceStop | None = None
+    rivals: dict[str, TrialRecord] = field(default_factory=dict)
+
+    @property
+    def trained(self) -> list[str]:
+        """Every setting the confirmation trains, each once: the baseline first (a setting must
+        beat it, not tie it), the candidates in the sweep's order, then the rivals."""
+        ids = [self.baseline, *self.candidates, *(trial.trial_id for trial in self.rivals.values())]
+        return list(dict.fromkeys(ids))
+
+    @property
+    def tested(self) -> list[str]:
+        """The settings tested once the choice is made: the selected one, the baseline, the rivals."""
+        ids = [self.selected, self.baseline, *(trial.trial_id for trial in self.rivals.values())]
+        return list(dict.fromkeys(ids))
+
+    def rival_of(self, trial_id: str) -> str | None:
+        """The rival's name when ``trial_id`` trains one."""
+        return next((name for name, trial in self.rivals.items() if trial.trial_id == trial_id), None)
 
     def runs_of(self, trial_id: str) -> list[ConfirmationRun]:
         """The runs of one setting, in seed order (only the confirmation's seeds)."""
@@ -219,14 +248,14 @@ class Confirmation:
 
 def plan_confirmation(
     trials: Sequence[TrialRecord], options: DecisionOptions
-) -> tuple[TrialRecord, TrialRecord, list[TrialRecord]] | str:
-    """``(sweep choice, baseline, candidates)`` or the reason nothing can be confirmed."""
+) -> tuple[TrialRecord, TrialRecord, list[TrialRecord], dict[str, TrialRecord]] | str:
+    """``(sweep choice, baseline, candidates, rivals)`` or the reason nothing can be confirmed."""
     baseline = find_baseline(trials)
     if baseline is None:
         return "no baseline trial (no asymmetry) has a result, so nothing can be confirmed against it"
     ranked = rank_trials(trials, options.metric, options.mode, options.constraint, baseline)  # the baseline is in it
     candidates = [t for t in ranked if t is not baseline][: options.confirm.top_k]
-    return ranked[0], baseline, candidates
+    return ranked[0], baseline, candidates, rival_trials(options.confirm.rivals, baseline, trials)
 
 
 def _reuse(trial: TrialRecord, seed: int) -> dict[str, Any] | None:
@@ -261,11 +290,12 @@ def read_confirmation(
     planned = plan_confirmation(trials, options)
     if isinstance(planned, str):
         return planned
-    choice, baseline, candidates = planned
+    choice, baseline, candidates, rivals = planned
     runs = list_confirmation_runs(client, parent_run_id)
     result = Confirmation(
         sweep_choice=choice.trial_id, baseline=baseline.trial_id, candidates=[t.trial_id for t in candidates],
         selected=baseline.trial_id, seeds=_seeds(options, baseline.spec.seed, baseline.trial_id, runs), runs=runs,
+        rivals=rivals,
     )
     _choose(result, options, class_names)
     result.race = _race(result, options)
@@ -297,9 +327,9 @@ def _seeds(options: DecisionOptions, base_seed: int, baseline_id: str, runs: Seq
 
 
 def _choose(result: Confirmation, options: DecisionOptions, class_names: Sequence[str]) -> None:
-    settings = [result.baseline, *result.candidates]  # baseline first: a candidate must beat it, not tie it
     result.selected = select_confirmed(
-        _validation(result, settings), result.baseline, options.metric, options.mode, options.constraint, class_names
+        _validation(result, result.trained), result.baseline, options.metric, options.mode, options.constraint,
+        class_names,
     )
 
 
@@ -324,14 +354,16 @@ def confirm_dataset(
     result = read_confirmation(trials, parent, class_names, client, options)
     if isinstance(result, str):
         return result
-    by_id = {t.trial_id: t for t in trials}
+    by_id = {t.trial_id: t for t in [*trials, *result.rivals.values()]}
     baseline = by_id[result.baseline]
     identity = {"sweep_id": sweep_id, "dataset": name}
 
     def record(trial: TrialRecord, seed: int, trained: dict[str, Any], reused: bool) -> None:
+        rival = result.rival_of(trial.trial_id)
         params = {**trial.settings.flat_params(class_names), "seed": seed, "epochs": trained["epochs"],
-                  "is_baseline": trial.settings.is_baseline}
-        role = "baseline" if trial is baseline else "candidate"
+                  "is_baseline": trial.settings.is_baseline, "loss": trial.spec.train["loss"],
+                  **({"rival": rival} if rival else {})}
+        role = "baseline" if trial is baseline else "candidate" if trial.trial_id in result.candidates else "rival"
         result.runs.append(log_trained(
             client, parent, identity, trial.trial_id, seed, role, params, trained["metrics"], trained["epochs"],
             trained["state"], reused,
@@ -340,7 +372,7 @@ def confirm_dataset(
     while True:  # the race (asymtune.confirm.race): rounds of seeds until validation decides
         done = {(run.trial_id, run.seed) for run in result.runs}
         missing = [
-            (by_id[trial_id], seed) for trial_id in [result.baseline, *result.candidates] for seed in result.seeds
+            (by_id[trial_id], seed) for trial_id in result.trained for seed in result.seeds
             if (trial_id, seed) not in done
         ]
         to_train = []
@@ -369,11 +401,10 @@ def confirm_dataset(
     client.set_tag(parent, TAG_CONFIRMED, result.selected)
 
     # Only now, after the choice, does any model see the test split.
-    tested = [result.selected] + ([result.baseline] if result.selected != result.baseline else [])
     calls, targets = [], []
     with tempfile.TemporaryDirectory() as scratch:
         directory = Path(scratch)
-        for trial_id in tested:
+        for trial_id in result.tested:
             for position, run in enumerate(result.runs_of(trial_id)):
                 if run.tested:
                     continue
@@ -382,16 +413,17 @@ def confirm_dataset(
                     raise FileNotFoundError(
                         f"confirmation run {run.run_id} has no {STATE_ARTIFACT}: delete the run and rerun"
                     )
-                calls.append((Job.of(by_id[trial_id], run.seed), path.read_bytes(), position == 0,
+                diagnosed = position == 0 and trial_id in (result.selected, result.baseline)
+                calls.append((Job.of(by_id[trial_id], run.seed), path.read_bytes(), diagnosed,
                               trial_id == result.baseline))
                 targets.append(run)
         for index, evaluated in executor.run(evaluate_job, calls):
             if isinstance(evaluated, Exception):
                 log.warning("%s: test of confirmation run %s failed: %s", name, targets[index].run_id, evaluated)
             else:
-                log_tested(client, targets[index], evaluated["metrics"], evaluated["distances"])
+                log_tested(client, targets[index], evaluated["metrics"], evaluated["distances"], evaluated["cases"])
         if options.register_model:
-            chosen = by_id[result.selected]
+            chosen = by_id[result.selected]  # a sweep trial, or a rival's stand-in
             result.registered_model = _register(client, tracking_uri, result, chosen, options, name, directory)
     return result
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from typing import Any
 
 SCHEDULES = ("separate", "summed")
@@ -137,3 +137,34 @@ def from_paper_form(
 def baseline(num_classes: int) -> AsymmetrySettings:
     """Cross-entropy + soft Dice, no asymmetry."""
     return AsymmetrySettings(margin=(0.0,) * num_classes, gamma=(0.0,) * num_classes, rare=(False,) * num_classes)
+
+
+AUTHORS_STRENGTHS: dict[str, float] = {"margin": 1.0, "gamma": 4.0, "mixup_alpha": 0.2, "mixup_margin": 0.2}
+"""The authors' fixed defaults (method.md section 8): large margin 1 on the rare classes, focal
+gamma 4 on the frequent classes, mixup alpha 0.2 with mu 0.2."""
+TECHNIQUES = ("margin", "focal", "mixup")
+
+
+def authors_default(base: AsymmetrySettings, rare: Sequence[bool], techniques: Sequence[str]) -> AsymmetrySettings:
+    """``base`` (a baseline: its schedule and other options are kept) with the authors' fixed
+    strength of each technique in ``techniques`` (a subset of :data:`TECHNIQUES`) and the rare set
+    ``rare`` (one flag per class).
+
+    >>> s = authors_default(baseline(3), [False, True, False], ["margin", "focal"])
+    >>> s.margin, s.gamma, s.mixup_alpha
+    ((0.0, 1.0, 0.0), (4.0, 0.0, 4.0), 0.0)
+    """
+    unknown = sorted(set(techniques) - set(TECHNIQUES))
+    if unknown:
+        raise ValueError(f"techniques {unknown}: expected a subset of {TECHNIQUES}")
+    paper = from_paper_form(
+        base.num_classes, rare,
+        margin=AUTHORS_STRENGTHS["margin"] if "margin" in techniques else 0.0,
+        gamma=AUTHORS_STRENGTHS["gamma"] if "focal" in techniques else 0.0,
+    )
+    mixup = "mixup" in techniques
+    return replace(
+        base, margin=paper.margin, gamma=paper.gamma, rare=paper.rare,
+        mixup_alpha=AUTHORS_STRENGTHS["mixup_alpha"] if mixup else 0.0,
+        mixup_margin=AUTHORS_STRENGTHS["mixup_margin"] if mixup else 0.0,
+    )

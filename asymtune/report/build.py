@@ -20,6 +20,7 @@ from asymtune.confirm.select import class_dice, classes_disagree, find_baseline,
 from asymtune.confirm.verdict import decide, held_out_metric
 from asymtune.data.loading import load_dataset
 from asymtune.method import logit_shift_summary, plot_logit_shift
+from asymtune.report.cases import case_bootstrap
 from asymtune.report.export import dataset_fingerprint, provenance_record, trial_train_config, write_export
 from asymtune.report.fidelity import rung_fidelity
 from asymtune.report.importance import class_importances, searched_keys
@@ -33,7 +34,7 @@ from asymtune.report.plots import (
 )
 from asymtune.report.render import DatasetReport, render_html, render_markdown, summary_table
 from asymtune.report.results import TABLE_METRICS, confirmed_results, describe_settings, metric_key
-from asymtune.report.rivals import best_rival, rivals
+from asymtune.report.rivals import best_rival, rivals, rivals_sentence
 from asymtune.results.distances import load_distances
 from asymtune.results.layout import REPORT_JSON, read_manifest
 from asymtune.results.storage import is_directory
@@ -69,21 +70,24 @@ def _confirmation_notes(report: DatasetReport, confirmation: Confirmation) -> No
             "command to finish it."
         )
         return
-    expected = [(t, s) for t in [confirmation.baseline, *confirmation.candidates] for s in confirmation.seeds]
+    expected = [(t, s) for t in confirmation.trained for s in confirmation.seeds]
     have = {(run.trial_id, run.seed) for run in confirmation.runs}
     missing = [f"{t} seed {s}" for t, s in expected if (t, s) not in have]
     if missing:
         report.notes.append(
             f"confirmation incomplete: not trained (not yet, or failed: see the log): {', '.join(missing)}."
         )
-    tested = [confirmation.selected]
-    if confirmation.selected != confirmation.baseline:
-        tested.append(confirmation.baseline)
-    untested = [f"{run.trial_id} seed {run.seed}" for t in tested for run in confirmation.runs_of(t) if not run.tested]
+    untested = [f"{run.trial_id} seed {run.seed}" for t in confirmation.tested for run in confirmation.runs_of(t)
+                if not run.tested]
     if untested:
         report.notes.append(f"confirmation incomplete: not yet tested: {', '.join(untested)}.")
     if confirmation.selected == confirmation.baseline:
-        report.notes.append("the baseline was confirmed as the best setting: no candidate beat it on validation.")
+        report.notes.append(
+            "the baseline was confirmed as the best setting: no candidate or rival beat it on validation."
+        )
+    elif (rival := confirmation.rival_of(confirmation.selected)) is not None:
+        report.notes.append(f"the rival {rival} (a fixed setting, not a tuned one) was confirmed as the best setting "
+                            "on validation: no tuned candidate beat it.")
 
 
 def _links(report: DatasetReport, client: Any, uri: str) -> list[tuple[str, str | None]]:
@@ -179,6 +183,7 @@ def _export(report: DatasetReport, name: str, entry: dict[str, Any], manifest: d
         "dataset_fingerprint": dataset_fingerprint(load_dataset(spec.dataset, name).fingerprint, spec.dataset),
         "verdict": report.verdict.sentence if report.verdict else None,
         "decision": report.verdict.to_dict() if report.verdict else None,
+        "rivals": rivals_sentence(report.rivals, options.mode, options.confirm.confidence),
     }
     if report.results is not None and report.confirmation is not None:
         seed = report.results.seeds[0]
@@ -205,7 +210,8 @@ def _decision(report: DatasetReport) -> dict[str, Any] | None:
     best = best_rival(report.rivals, report.verdict.mode)
     against_best = best["export_vs_it"] if best else None
     return {
-        **report.verdict.to_dict(), "race": race.to_dict() if race else None, "rivals": report.rivals,
+        **report.verdict.to_dict(), "over_cases": report.over_cases, "race": race.to_dict() if race else None,
+        "rivals": report.rivals,
         "best_rival": best["name"] if best else None,
         "export_beats_best_rival": bool(against_best and against_best["n"] >= 2 and (
             against_best["low"] > 0 if report.verdict.mode == "max" else against_best["high"] < 0)),
@@ -248,8 +254,12 @@ def dataset_report(
                 _confirmation_notes(report, outcome)
                 report.results = confirmed_results(outcome, class_names, options.metric, options.confirm.confidence)
                 if report.results is not None:
-                    report.selected = next(t for t in trials if t.trial_id == outcome.selected)
+                    report.selected = next(
+                        t for t in [*trials, *outcome.rivals.values()] if t.trial_id == outcome.selected
+                    )
                     distances = _distances(report, client, Path(scratch))
+                    report.over_cases = case_bootstrap(client, report.results, class_names,
+                                                       options.confirm.confidence)
             try:
                 report.run_links = _links(report, client, manifest["mlflow"]["tracking_uri"])
             except Exception:  # the store is unreachable: the notes say so already

@@ -64,8 +64,8 @@ def write_export(train_config: dict[str, Any], provenance: dict[str, Any], folde
     short: dict[str, Any] = {
         key: provenance[key]
         for key in (
-            "sweep_id", "trial_id", "seed", "confirmed", "verdict", "mlflow_run_id", "test_metrics", "code_version",
-            "exported_at",
+            "sweep_id", "trial_id", "seed", "confirmed", "verdict", "rivals", "mlflow_run_id", "test_metrics",
+            "code_version", "exported_at",
         )
         if key in provenance
     }
@@ -74,6 +74,7 @@ def write_export(train_config: dict[str, Any], provenance: dict[str, Any], folde
     config_path.write_text(
         f"# asymtune exported config for dataset {name!r} (provenance: {record_path.name})\n"
         + (f"# verdict: {provenance['verdict']}\n" if provenance.get("verdict") else "")
+        + (f"# rivals: {provenance['rivals']}\n" if provenance.get("rivals") else "")
         + f"# train it: asymtune train --config {config_path.name}\n"
         + yaml.safe_dump(config, sort_keys=False)
     )

@@ -14,7 +14,9 @@ from typing import Any
 from asymtune.confirm.retrain import Confirmation
 from asymtune.confirm.stats import Summary, t_summary
 from asymtune.confirm.verdict import Verdict
+from asymtune.report.cases import case_sentence
 from asymtune.report.results import TABLE_METRICS, ConfirmedResults, describe_settings, metric_key
+from asymtune.report.rivals import rivals_sentence
 from asymtune.results.trials import TrialRecord
 
 
@@ -49,6 +51,7 @@ class DatasetReport:
     verdict: Verdict | None = None
     fidelity: list[dict[str, Any]] = field(default_factory=list)
     rivals: list[dict[str, Any]] = field(default_factory=list)
+    over_cases: dict[str, Any] | None = None
 
     @property
     def confirmed(self) -> bool:
@@ -119,12 +122,14 @@ def candidates_table(report: DatasetReport) -> Table:
     assert report.confirmation is not None
     confirmation = report.confirmation
     rows = []
-    for trial_id in [confirmation.baseline, *confirmation.candidates]:
+    for trial_id in confirmation.trained:
         runs = confirmation.runs_of(trial_id)
         values = [run.metrics.get(report.metric, math.nan) for run in runs]
         finite = [v for v in values if math.isfinite(v)]
         summary = t_summary(finite, report.confidence) if finite else None
         role = ["baseline"] if trial_id == confirmation.baseline else []
+        if (rival := confirmation.rival_of(trial_id)) is not None:
+            role.append(f"rival {rival}")
         if trial_id == confirmation.sweep_choice:
             role.append("sweep choice")
         rows.append([
@@ -262,13 +267,26 @@ def rivals_table(report: DatasetReport) -> Table:
     return Table(["rival", "what", metric, "vs baseline [CI]", "export vs it [CI]"], rows)
 
 
+def _rung_action(entry: dict[str, Any]) -> str:
+    """What the sweep did at a rung, in words (``asymtune.report.fidelity``)."""
+    decided = entry.get("decided_with")
+    if not decided:
+        return str(entry["action"])
+    return (f"{entry['action']} (rho {fmt(decided['rho'], 2)} over {decided['pairs']} trials when it last decided); "
+            f"stopped {entry.get('stopped', 0)}")
+
+
 def fidelity_table(report: DatasetReport) -> Table:
     rows = [
         [str(entry["epoch"]), fmt(entry["rho"], 2), str(entry["pairs"]),
-         "; ".join(f"{c} {fmt(rho, 2)}" for c, rho in entry["per_class"].items()), entry["action"]]
+         "; ".join(f"{c} {fmt(rho, 2)}" for c, rho in entry["per_class"].items()),
+         "; ".join(f"{name} {fmt(signal['rho'], 2)}" for name, signal in entry.get("signals", {}).items()
+                   if name != "objective"),
+         str(entry.get("best_signal") or "n/a"), _rung_action(entry)]
         for entry in report.fidelity
     ]
-    return Table(["rung (epoch)", "Spearman rho", "trials", "per class (Dice)", "action"], rows)
+    return Table(["rung (epoch)", "Spearman rho", "trials", "per class (Dice)", "early signals (rho)",
+                  "best predictor", "sweep's action"], rows)
 
 
 # ---------------------------------------------------------------------------- sections
@@ -282,7 +300,7 @@ def _sections(report: DatasetReport) -> list[tuple[str, Part]]:
     else:
         how = (
             f"the best mean validation {report.metric} over {len(report.results.seeds)} seeds among the sweep's "
-            "top settings and the baseline (confirmed)"
+            "top settings, the trained rivals and the baseline (confirmed)"
             if report.results is not None
             else f"the sweep's best validation {report.metric} (not confirmed over seeds, not tested)"
         )
@@ -296,6 +314,8 @@ def _sections(report: DatasetReport) -> list[tuple[str, Part]]:
         parts.append(("", setting_table(report)))
     if report.verdict is not None:
         parts.append(("Verdict", report.verdict.sentence))
+        if report.over_cases is not None:
+            parts.append(("", case_sentence(report.over_cases)))
     if report.confirmation is not None and (report.confirmation.runs or report.results):
         race = report.confirmation.race
         race_text = f"Race: {race.sentence}" if race else "Race: not finished (the confirmation was interrupted)."
@@ -318,6 +338,9 @@ def _sections(report: DatasetReport) -> list[tuple[str, Part]]:
             "split: paired differences with their Student-t intervals.",
         ))
         parts.append(("", rivals_table(report)))
+        sentence = rivals_sentence(report.rivals, report.verdict.mode if report.verdict else "max", report.confidence)
+        if sentence:
+            parts.append(("", sentence[0].upper() + sentence[1:] + "."))
     if report.shift:
         parts.append((
             "Logit shift",
@@ -345,7 +368,14 @@ def _sections(report: DatasetReport) -> list[tuple[str, Part]]:
             "Early stopping: did the rungs predict the end?",
             "Spearman rank correlation between the trials' validation values at each ASHA rung and at the last "
             "epoch, over the trials that reached both (trials stopped at a rung are not in it). Near 0 or below: "
-            "the rung ranked trials no better than chance.",
+            "the rung ranked trials no better than chance. During the sweep the first search.scheduler.probe_trials "
+            "trials were never stopped, and a rung stopped trials (ASHA's rule, on the objective) only while its rho "
+            "over at least search.scheduler.min_pairs such trials was at least search.scheduler.min_rho; otherwise "
+            "it was disabled and let every trial pass ('sweep's action': its last decision). Early signals: the "
+            "rare classes' validation margin (median boundary distance), minus their logit shift, their validation "
+            "sensitivity, and a log-curve fit of the objective, each at the rung against the final objective; "
+            "'best predictor' names one only where it beat the objective at the same epoch (the scheduler still "
+            "stops on the objective).",
         ))
         parts.append(("", fidelity_table(report)))
     for caption, path in report.plots:

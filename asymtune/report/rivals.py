@@ -3,7 +3,9 @@
 - ``baseline``: cross-entropy + soft Dice, no asymmetry (the confirmation's baseline runs);
 - ``logit_offset``: the baseline's own models with per-class logit offsets fitted on the
   validation split (:mod:`asymtune.train.offsets`; logged on the baseline runs at test time);
-- ``export``: the exported setting.
+- the trained rivals of ``confirm.rivals`` (the authors' fixed defaults, plain losses:
+  :mod:`asymtune.confirm.rivals`), tested after the choice like the baseline;
+- ``export``: the exported setting (``is`` says what it is: a tuned trial, a rival, the baseline).
 
 Each rival gets its test objective over seeds, its paired interval against the baseline, and the
 export's paired interval against it.
@@ -15,6 +17,7 @@ import math
 from typing import Any
 
 from asymtune.confirm.retrain import OFFSET_RIVAL, Confirmation
+from asymtune.confirm.rivals import RIVALS
 from asymtune.confirm.stats import paired_difference, t_summary
 from asymtune.report.results import ConfirmedResults
 
@@ -47,8 +50,30 @@ def rivals(
             "vs_baseline": paired_difference(offset, baseline, confidence).to_dict(),
             "export_vs_it": paired_difference(export, offset, confidence).to_dict(),
         })
+    exported_rival = confirmation.rival_of(confirmation.selected)
+    for name, trial in confirmation.rivals.items():
+        if trial.trial_id == confirmation.selected:
+            continue  # the export itself
+        tested = {run.seed: run for run in confirmation.runs_of(trial.trial_id) if run.tested}
+        values = [float(tested[s].metrics.get(metric, math.nan)) if s in tested else math.nan for s in seeds]
+        if not all(math.isfinite(v) for v in values):
+            continue  # not tested on every seed (an interrupted or failed confirmation: the notes say so)
+        entries.append({
+            "name": name, "description": RIVALS[name].description, "trial_id": trial.trial_id, "values": values,
+            "test": t_summary(values, confidence).to_dict(),
+            "vs_baseline": paired_difference(values, baseline, confidence).to_dict(),
+            "export_vs_it": paired_difference(export, values, confidence).to_dict(),
+        })
+    if exported_rival is not None:
+        what = f"the rival {exported_rival}: {RIVALS[exported_rival].description}"
+    elif confirmation.selected == confirmation.baseline:
+        what = "the baseline"
+    else:
+        what = f"the tuned setting of trial {confirmation.selected}"
     entries.append({
-        "name": "export", "description": "the exported setting", "values": export,
+        "name": "export", "description": f"the exported setting ({what})", "is": exported_rival or (
+            "baseline" if confirmation.selected == confirmation.baseline else "tuned"),
+        "trial_id": confirmation.selected, "values": export,
         "test": t_summary(export, confidence).to_dict(),
         "vs_baseline": paired_difference(export, baseline, confidence).to_dict(), "export_vs_it": None,
     })
@@ -62,3 +87,22 @@ def best_rival(entries: list[dict[str, Any]], mode: str) -> dict[str, Any] | Non
         return None
     sign = 1.0 if mode == "max" else -1.0
     return max(others, key=lambda e: sign * e["test"]["mean"])
+
+
+def rivals_sentence(entries: list[dict[str, Any]], mode: str, confidence: float) -> str | None:
+    """What the export is and how it stands against the best rival, in words (None without rivals).
+
+    Example: ``the export (the tuned setting of trial 3) against the best rival, authors_focal:
+    +0.021 [-0.012, +0.054] test Dice, not better at 95%``.
+    """
+    export = next((e for e in entries if e["name"] == "export"), None)
+    best = best_rival(entries, mode)
+    if export is None or best is None:
+        return None
+    d = best["export_vs_it"]
+    level = f"{round(confidence * 100)}%"
+    better = d["n"] >= 2 and math.isfinite(d["low"]) and (d["low"] > 0 if mode == "max" else d["high"] < 0)
+    worse = d["n"] >= 2 and math.isfinite(d["low"]) and (d["high"] < 0 if mode == "max" else d["low"] > 0)
+    judgement = f"better at {level}" if better else f"worse at {level}" if worse else f"not better at {level}"
+    return (f"{export['description'].replace('the exported setting', 'the export')} against the best rival, "
+            f"{best['name']}: {d['mean']:+.3f} [{d['low']:+.3f}, {d['high']:+.3f}], {judgement}")

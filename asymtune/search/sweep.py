@@ -1,10 +1,11 @@
 """Run one Optuna-through-Ray-Tune sweep per dataset, resumable from ``output_dir``.
 
 For each dataset: a seeded TPE sampler (``OptunaSearch``) whose first points are the search
-space's anchors (baseline, authors' defaults), ASHA on the validation objective, checkpoints
+space's anchors (baseline, authors' defaults), ASHA on the validation objective whose rungs stop
+trials only once measured to predict the end (:mod:`asymtune.search.scheduler`), checkpoints
 every ``search.checkpoint_every`` epochs and at every epoch where a trial may end (ASHA's rungs,
-the last epoch), the Optuna study in an RDB storage, MLflow logging from the driver.
-Running the same command on the same ``output_dir`` restores an interrupted sweep with
+the last epoch), the Optuna study in its storage (a database or a journal file), MLflow
+logging from the driver. Running the same command on the same ``output_dir`` restores an interrupted sweep with
 ``Tuner.restore`` (finished trials are not rerun) and leaves a finished one as it is.
 Trial results live under ``storage_path`` (a local path or an object-store URI, see
 :mod:`asymtune.results.storage`).
@@ -15,23 +16,26 @@ from __future__ import annotations
 import logging
 import math
 import os
+import threading
 from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
 import optuna
 from ray import tune
-from ray.tune.schedulers import ASHAScheduler
 from ray.tune.search.optuna import OptunaSearch
 
 from asymtune.results.layout import FIXED_KEY
 from asymtune.results.spec import TrialSpec
 from asymtune.results.storage import join_location
 from asymtune.search.plan import DatasetPlan
+from asymtune.search.scheduler import FidelityCheckedASHA, RungDecisionRecorder
 from asymtune.search.space import BoundSpace
+from asymtune.search.storage import open_optuna_storage
 from asymtune.search.trainable import run_trial
 
 log = logging.getLogger(__name__)
+_REGISTRY_LOCK = threading.Lock()  # see _registered_trainable
 
 # A trial table rather than a wall of logs: Ray's classic reporter honours our columns, and the
 # snapshot warning is expected (checkpoints are kept to one per trial, which forces snapshots).
@@ -182,7 +186,7 @@ def run_dataset_sweep(
     """
     search = cfg["search"]
     resources = {"cpu": float(cfg["resources"]["cpu"]), "gpu": float(cfg["resources"]["gpu"])}
-    trainable = tune.with_resources(run_trial, resources)
+    trainable = _registered_trainable(resources)
     path = experiment_path(storage_path, plan.name)
     if tune.Tuner.can_restore(path):
         log.info("resuming the sweep of %s from %s", plan.name, path)
@@ -200,13 +204,15 @@ def run_dataset_sweep(
         class_names=tuple(plan.dataset.class_names),
         constraint=cfg["selection"]["constraint"],
         study_name=study_name,
-        storage=optuna.storages.RDBStorage(optuna_storage_url),
+        storage=open_optuna_storage(optuna_storage_url),
     )
-    scheduler = ASHAScheduler(
-        time_attr="training_iteration",
+    scheduler = FidelityCheckedASHA(
         max_t=int(cfg["train"]["epochs"]),
         grace_period=int(search["scheduler"]["grace_period"]),
         reduction_factor=float(search["scheduler"]["reduction_factor"]),
+        probe_trials=int(search["scheduler"]["probe_trials"]),
+        min_pairs=int(search["scheduler"]["min_pairs"]),
+        min_rho=float(search["scheduler"]["min_rho"]),
     )
     tuner = tune.Tuner(
         trainable,
@@ -225,7 +231,7 @@ def run_dataset_sweep(
         run_config=tune.RunConfig(
             name=plan.name,
             storage_path=storage_path,
-            callbacks=list(callbacks),
+            callbacks=[RungDecisionRecorder(scheduler), *callbacks],  # first: the loggers store its keys
             checkpoint_config=tune.CheckpointConfig(num_to_keep=int(search["checkpoints_to_keep"])),
             failure_config=tune.FailureConfig(max_failures=int(search["max_failures"])),
             progress_reporter=_progress_reporter(plan, objective["metric"]),
@@ -233,6 +239,16 @@ def run_dataset_sweep(
         ),
     )
     return tuner.fit(), False
+
+
+def _registered_trainable(resources: Mapping[str, float]) -> str:
+    """``run_trial`` with the trials' resources, registered in Ray Tune's trainable registry under
+    its own name (what ``Tuner`` registered before, so old sweeps resume). Tuners get the name, so
+    they register nothing: datasets side by side (threads) would register at once, and Ray Tune's
+    registry is not thread-safe (``dictionary changed size during iteration``)."""
+    with _REGISTRY_LOCK:
+        tune.register_trainable(run_trial.__name__, tune.with_resources(run_trial, dict(resources)))
+    return run_trial.__name__
 
 
 def _progress_reporter(plan: DatasetPlan, objective: str) -> tune.CLIReporter:

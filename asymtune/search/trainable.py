@@ -7,7 +7,9 @@ the last epoch) it also reports the logit-shift diagnostics (``diag/...``) and a
 the model state and the boundary distances (``diagnostics.npz``) from which the driver draws the
 histograms, so a trial's last result and checkpoint always carry them, whether ASHA stopped it or
 not. Between those epochs it checkpoints every ``checkpoint_every`` epochs; a restarted trial
-continues from its latest checkpoint.
+continues from its latest checkpoint. A trial first sets its process's niceness to
+``ray.worker_niceness`` and reports the niceness it runs at (``sys/niceness``,
+:mod:`asymtune.search.priority`).
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ from asymtune.results.distances import save_distances
 from asymtune.results.layout import DIAGNOSTICS_FILE, STATE_FILE
 from asymtune.results.spec import trial_settings, trial_spec
 from asymtune.search.faults import Faults
+from asymtune.search.priority import apply_worker_niceness, current_niceness
 from asymtune.train.diagnostics import shift_metrics, split_distances
 from asymtune.train.factory import build_trainer
 from asymtune.train.trainer import EpochRecord
@@ -53,6 +56,7 @@ def _record_attempt() -> None:
 
 def run_trial(config: dict[str, Any]) -> None:
     """Ray Tune function trainable: ``config`` is the trial contract (:mod:`asymtune.results.spec`)."""
+    apply_worker_niceness()  # ray.worker_niceness, before the trial takes any CPU time
     spec = trial_spec(config)
     settings = trial_settings(config)
     dataset = load_dataset(spec.dataset, spec.dataset_name)
@@ -73,6 +77,7 @@ def run_trial(config: dict[str, Any]) -> None:
             record.metrics, epoch=record.epoch, is_baseline=settings.is_baseline,
             node_id=ray.get_runtime_context().get_node_id(),
         )
+        metrics["sys/niceness"] = current_niceness()
         if trainer.device.type == "cuda":
             metrics["sys/gpu_peak_mb"] = torch.cuda.max_memory_allocated(trainer.device) / 2**20
         diagnose = record.epoch in decision_epochs

@@ -13,8 +13,9 @@ import logging
 import math
 import os
 import tempfile
+import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -32,6 +33,10 @@ TAG_REUSED = "asymtune.reused_trial"            # "true" when the sweep trial it
 TAG_REGISTERED = "asymtune.registered_model"    # "<name>/<version>"
 STATE_ARTIFACT = "weights/state.pt"  # not under "model/": MLflow 3 treats that folder as the logged model
 DISTANCES_ARTIFACT = "diagnostics/distances.npz"
+_FLUENT_LOCK = threading.Lock()  # datasets side by side are threads of one driver
+CASE_SERIES = "test/per_case/dice"
+"""``<CASE_SERIES>/<class>``: each test case's Dice, logged with the case's index as the step (a
+series, read with :func:`metric_series`; left out of :attr:`ConfirmationRun.metrics`)."""
 
 
 @dataclass
@@ -83,7 +88,8 @@ def list_confirmation_runs(client: MlflowClient, parent_run_id: str) -> list[Con
         key = (tags[TAG_TRIAL], int(tags[TAG_SEED]))
         runs.setdefault(key, ConfirmationRun(
             run_id=run.info.run_id, trial_id=key[0], seed=key[1], confirm_role=tags.get(TAG_CONFIRM_ROLE, ""),
-            status=tags[TAG_STATUS], metrics=dict(run.data.metrics), tags=dict(tags),
+            status=tags[TAG_STATUS], tags=dict(tags),
+            metrics={k: v for k, v in run.data.metrics.items() if not k.startswith(CASE_SERIES + "/")},
         ))
     return list(runs.values())
 
@@ -140,10 +146,18 @@ def log_trained(
 
 
 def log_tested(
-    client: MlflowClient, run: ConfirmationRun, metrics: Mapping[str, float], distances: bytes | None
+    client: MlflowClient, run: ConfirmationRun, metrics: Mapping[str, float], distances: bytes | None,
+    series: Mapping[str, Sequence[float]] | None = None,
 ) -> None:
-    """Add the test metrics (and the train/test boundary distances, an ``.npz``) to a run."""
-    client.log_batch(run.run_id, metrics=[Metric(k, float(v), _now(), 0) for k, v in metrics.items() if _finite(v)])
+    """Add the test metrics (and the train/test boundary distances, an ``.npz``) to a run;
+    ``series`` (``{key: values}``, e.g. each test case's Dice) is logged with the value's index as
+    the step, so MLflow's metric history holds it (:func:`metric_series` reads it back)."""
+    now = _now()
+    steps = [Metric(k, float(v), now, i) for k, values in (series or {}).items() for i, v in enumerate(values)
+             if _finite(v)]
+    for start in range(0, len(steps), 1000):  # MLflow takes at most 1000 metrics per batch
+        client.log_batch(run.run_id, metrics=steps[start:start + 1000])
+    client.log_batch(run.run_id, metrics=[Metric(k, float(v), now, 0) for k, v in metrics.items() if _finite(v)])
     if distances is not None:
         with tempfile.TemporaryDirectory() as directory:
             path = Path(directory) / Path(DISTANCES_ARTIFACT).name
@@ -152,6 +166,12 @@ def log_tested(
     client.set_tag(run.run_id, TAG_STATUS, "tested")
     run.status = "tested"
     run.metrics.update(metrics)
+
+
+def metric_series(client: MlflowClient, run_id: str, key: str) -> list[float]:
+    """A metric logged by steps (:func:`log_tested`'s ``series``), in step order; empty when absent."""
+    history = sorted(client.get_metric_history(run_id, key), key=lambda m: (m.step, m.timestamp))
+    return [float(m.value) for m in {m.step: m for m in history}.values()]
 
 
 def download(client: MlflowClient, run_id: str, artifact: str, directory: Path) -> Path | None:
@@ -170,6 +190,11 @@ def register_model(tracking_uri: str, run: ConfirmationRun, model: Any, name: st
     """
     if TAG_REGISTERED in run.tags:
         return run.tags[TAG_REGISTERED]
+    with _FLUENT_LOCK:  # MLflow's fluent API (tracking URI, active run, active model) is process state
+        return _register_model(tracking_uri, run, model, name)
+
+
+def _register_model(tracking_uri: str, run: ConfirmationRun, model: Any, name: str) -> str:
     import mlflow
     import mlflow.pytorch
 

@@ -7,6 +7,7 @@ its docstring, so ``asymtune tune --cfg`` shows exactly these defaults.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from typing import Any
@@ -46,6 +47,9 @@ class TrainConfig:
         mixed_precision: on CUDA, run the network under autocast (bfloat16 where supported, else
             float16 with a gradient scaler); the loss maths stays float32. Ignored on CPU.
         channels_last: on CUDA, keep 2-D activations channels-last. Ignored on CPU.
+        simulate_epoch_seconds: 0 trains the network for real; > 0 is a simulation for scale
+            benchmarks (:mod:`asymtune.train.simulated`): each epoch sleeps this long, no network
+            is trained, and the metrics follow a simulated learning curve.
     """
 
     epochs: int = 30
@@ -65,6 +69,7 @@ class TrainConfig:
     device: str = "auto"
     mixed_precision: bool = True
     channels_last: bool = True
+    simulate_epoch_seconds: float = 0.0
 
     def __post_init__(self) -> None:
         if self.patch_size is not None:
@@ -78,6 +83,12 @@ class TrainConfig:
                 raise ValueError(f"train.{name}={value!r}: expected an integer >= 1")
         if not 0.0 <= self.oversample_foreground <= 1.0:
             raise ValueError(f"train.oversample_foreground={self.oversample_foreground}: expected a value in [0, 1]")
+        seconds = self.simulate_epoch_seconds
+        if isinstance(seconds, bool) or not isinstance(seconds, (int, float)) or not 0 <= seconds < math.inf:
+            raise ValueError(
+                f"train.simulate_epoch_seconds={self.simulate_epoch_seconds!r}: expected a number of seconds >= 0 "
+                "(0 trains for real)"
+            )
         if not self.learning_rate > 0:
             raise ValueError(f"train.learning_rate={self.learning_rate}: expected a value > 0")
         from asymtune.method import list_losses

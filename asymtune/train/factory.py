@@ -14,6 +14,7 @@ from asymtune.data.base import SegmentationDataset
 from asymtune.data.loading import load_dataset
 from asymtune.method import AsymmetrySettings
 from asymtune.train.config import TrainConfig
+from asymtune.train.simulated import SimulatedTrainer
 from asymtune.train.trainer import Trainer
 
 RUN_KEYS = ("dataset_name", "data", "model", "train", "settings")
@@ -36,7 +37,8 @@ def build_trainer(run: Mapping[str, Any], dataset: SegmentationDataset | None = 
             ``data`` may then be absent.
 
     Returns:
-        A :class:`Trainer` at epoch 0, seeded from ``train.seed``.
+        A :class:`Trainer` at epoch 0, seeded from ``train.seed``; with
+        ``train.simulate_epoch_seconds > 0``, its simulation :class:`SimulatedTrainer`.
 
     Raises:
         ValueError: naming the missing keys, or the key whose value is invalid (``settings:``,
@@ -66,4 +68,6 @@ def build_trainer(run: Mapping[str, Any], dataset: SegmentationDataset | None = 
     config = TrainConfig.from_mapping(dict(run["train"]))
     if dataset is None:  # after the cheap checks: loading may take a while
         dataset = load_dataset(dict(run["data"]), str(run["dataset_name"]))
+    if config.simulate_epoch_seconds > 0:  # a scale benchmark's stand-in: no network is trained
+        return SimulatedTrainer(dataset, dict(run["model"]), settings, config)
     return Trainer(dataset, dict(run["model"]), settings, config)

@@ -358,6 +358,17 @@ class Trainer:
             metrics.update(case_metrics_dict(self.case_table(split, predictions), self.dataset.class_names, prefix))
         return metrics
 
+    def evaluate_cases(
+        self, split: Split, prefix: str, logits: SplitLogits | None = None
+    ) -> tuple[dict[str, float], list[dict[str, np.ndarray]]]:
+        """:meth:`evaluate` with ``per_case``, and the per-case table it averaged (:meth:`case_table`:
+        one ``{metric: (C - 1,) values}`` per volume), for intervals over cases."""
+        logits = self.predict_logits(split) if logits is None else logits
+        table = self.case_table(split, [item.argmax(0) for item in logits])
+        metrics = self.evaluate(split, prefix, logits=logits)
+        metrics.update(case_metrics_dict(table, self.dataset.class_names, prefix))
+        return metrics, table
+
     def case_table(self, split: Split, predictions: list[torch.Tensor]) -> list[dict[str, np.ndarray]]:
         """Per-case scores (:func:`case_scores`), one entry per volume of ``split``; slices of one
         volume (items sharing a case id) are stacked back into the volume first."""

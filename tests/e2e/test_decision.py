@@ -60,10 +60,11 @@ def test_report_numbers_equal_the_confirmation_runs_in_mlflow(smoke_sweep: Path,
     runs = _confirmation_runs(client, manifest["datasets"][dataset]["parent_run_id"])
     selected, baseline, seeds = numbers["selected"], numbers["baseline"], numbers["results"]["seeds"]
     assert seeds == [0, 1]
-    tested = {selected, baseline}
+    rivals = {r["trial_id"] for r in numbers["decision"]["rivals"] if r["name"] not in ("baseline", "logit_offset")}
+    tested = {selected, baseline} | rivals
     for (trial, _), run in runs.items():
         has_test = any(key.startswith("test/") for key in run.data.metrics)
-        assert has_test == (trial in tested), f"only the selected setting and the baseline see the test split ({trial})"
+        assert has_test == (trial in tested), f"only the selected setting, the rivals and the baseline: {trial}"
     for cls in (*DATASETS[dataset], None):
         for metric, title in METRICS:
             key = f"test/mean_fg_{metric}" if cls is None else f"test/{metric}/{cls}"
@@ -93,6 +94,9 @@ def test_verdict_and_fidelity_follow_the_numbers(smoke_sweep: Path, dataset: str
     assert decision["interval"]["low"] == difference["low"] and decision["interval"]["high"] == difference["high"]
     assert decision["significant"] == (difference["low"] is not None and difference["low"] > 0
                                        and "baseline (" not in numbers["setting"])
+    manifest = _manifest(smoke_sweep)
+    client = MlflowClient(tracking_uri=manifest["mlflow"]["tracking_uri"])
+    runs = _confirmation_runs(client, manifest["datasets"][dataset]["parent_run_id"])
     sentence = decision["verdict"]
     if not decision["significant"]:  # nothing claims a gain inside the noise
         assert not sentence.startswith("Better")
@@ -101,12 +105,27 @@ def test_verdict_and_fidelity_follow_the_numbers(smoke_sweep: Path, dataset: str
     provenance = json.loads((smoke_sweep / "configs" / f"{dataset}.provenance.json").read_text())
     assert provenance["verdict"] == sentence and provenance["decision"]["significant"] == decision["significant"]
     assert f"# verdict: {sentence}" in (smoke_sweep / "configs" / f"{dataset}.yaml").read_text()
+    cases = decision["over_cases"]  # the interval over test cases, next to the one over seeds
+    assert (cases["cases"], cases["seeds"]) == (8, len(numbers["results"]["seeds"]))
+    assert cases["low"] <= cases["mean"] <= cases["high"]
+    assert f"gain {cases['mean']:+.3f}" in (smoke_sweep / "report.md").read_text()
     names = [rival["name"] for rival in decision["rivals"]]
-    assert names == ["baseline", "logit_offset", "export"] and decision["best_rival"] in names[:2]
+    trained = {"authors_margin", "authors_focal", "authors_mixup", "authors_combined"}
+    export = decision["rivals"][-1]
+    assert names[:2] == ["baseline", "logit_offset"] and names[-1] == "export"
+    assert set(names[2:-1]) == trained - {export["is"]}, "every trained rival but the export itself"
+    best = max(decision["rivals"][:-1], key=lambda r: r["test"]["mean"])
+    assert decision["best_rival"] == best["name"]
+    for rival in decision["rivals"][2:-1]:  # tested with the same seeds, paired
+        values = [runs[(rival["trial_id"], seed)].data.metrics[decision["metric"]]
+                  for seed in numbers["results"]["seeds"]]
+        assert rival["values"] == pytest.approx(values)
+        assert rival["vs_baseline"]["mean"] == pytest.approx(
+            sum(values) / len(values) - decision["rivals"][0]["test"]["mean"])
+    line = f"# rivals: {provenance['rivals']}"
+    assert provenance["rivals"].startswith("the export (") and line in (
+        smoke_sweep / "configs" / f"{dataset}.yaml").read_text()
     offset = decision["rivals"][1]
-    manifest = _manifest(smoke_sweep)
-    client = MlflowClient(tracking_uri=manifest["mlflow"]["tracking_uri"])
-    runs = _confirmation_runs(client, manifest["datasets"][dataset]["parent_run_id"])
     logged = [runs[(numbers["baseline"], seed)].data.metrics[f"rival/logit_offset/{decision['metric']}"]
               for seed in numbers["results"]["seeds"]]
     assert offset["values"] == pytest.approx(logged), "the rival's numbers are the baseline runs' logged ones"
@@ -127,7 +146,7 @@ def test_selection_does_not_change_when_the_test_labels_change(smoke_sweep: Path
     changed = dataclasses.replace(dataset, test=Split(dataset.test.images, (labels + 1) % dataset.num_classes))
     options = DecisionOptions(
         metric="val/mean_fg_dice", mode="max",
-        confirm=ConfirmOptions(top_k=2, seeds=2, max_seeds=2, reuse_trials=False),
+        confirm=ConfirmOptions(top_k=2, seeds=2, max_seeds=2, reuse_trials=False, rivals=["authors_focal"]),
         register_model=False,
     )
     outcomes = []
@@ -142,12 +161,14 @@ def test_selection_does_not_change_when_the_test_labels_change(smoke_sweep: Path
         assert not isinstance(outcome, str), outcome
         outcomes.append(outcome)
     original, modified = outcomes
-    assert len(original.candidates) == 2, "two candidates and the baseline were retrained"
+    assert len(original.candidates) == 2, "two candidates, a rival and the baseline were retrained"
+    assert list(original.rivals) == ["authors_focal"]
+    assert original.rivals["authors_focal"].trial_id == "rival-authors_focal", "no sweep trial trained it"
     assert (original.selected, original.candidates, original.sweep_choice) == (
         modified.selected, modified.candidates, modified.sweep_choice)
     validation = [{(r.trial_id, r.seed): {k: v for k, v in r.metrics.items() if k.startswith("val/")} for r in o.runs}
                   for o in outcomes]
-    assert validation[0] == validation[1] and len(validation[0]) == 6
+    assert validation[0] == validation[1] and len(validation[0]) == 8
     test = [{(r.trial_id, r.seed): r.metrics["test/dice/organ"] for r in o.runs if r.tested} for o in outcomes]
     assert test[0].keys() == test[1].keys() and test[0] != test[1], "the test labels did change the test numbers"
 
@@ -165,7 +186,7 @@ def test_selection_does_not_change_when_the_test_labels_change(smoke_sweep: Path
     assert not isinstance(again, str) and again.selected == original.selected
     assert client.get_run(cut.info.run_id).info.lifecycle_stage == "deleted", "the cut-off run is discarded"
     runs = {(r.trial_id, r.seed): r.run_id for r in again.runs}
-    assert len(runs) == 6 and runs[(lost.trial_id, lost.seed)] != lost.run_id, "only the lost model is retrained"
+    assert len(runs) == 8 and runs[(lost.trial_id, lost.seed)] != lost.run_id, "only the lost model is retrained"
     assert {k: v for k, v in runs.items() if k != (lost.trial_id, lost.seed)} == {
         (r.trial_id, r.seed): r.run_id for r in original.runs if r is not lost}
 
@@ -179,7 +200,8 @@ def test_the_race_trains_rounds_of_seeds_until_validation_decides(smoke_sweep: P
     config = yaml.safe_load((smoke_sweep / "configs" / "synth_lesions.yaml").read_text())
     dataset = load_dataset(config["data"], "synth_lesions")
     options = DecisionOptions(metric="val/mean_fg_dice", mode="max", register_model=False,
-                              confirm=ConfirmOptions(seeds=2, max_seeds=4, min_gain=0.001, reuse_trials=False))
+                              confirm=ConfirmOptions(seeds=2, max_seeds=4, min_gain=0.001, reuse_trials=False,
+                                                     rivals=[]))
     uri = f"sqlite:///{tmp_path / 'race'}.db"
     client = MlflowClient(tracking_uri=uri)
     parent = client.create_run(client.create_experiment("race", artifact_location=tmp_path.as_uri())).info.run_id

@@ -120,8 +120,15 @@ def test_rerun_of_a_finished_sweep_runs_no_new_trial(smoke_sweep: Path, cli) -> 
     parent = manifest["datasets"]["synth_lesions"]["parent_run_id"]
     experiment = client.get_experiment_by_name("asymtune")
     query = f"tags.`mlflow.parentRunId` = '{parent}' and tags.`asymtune.role` = 'confirmation'"
-    confirmations = len(client.search_runs([experiment.experiment_id], filter_string=query))
-    assert confirmations == 4, "the best trial and the baseline, 2 seeds each"
+    runs = client.search_runs([experiment.experiment_id], filter_string=query)
+    confirmations = len(runs)
+    seeds: dict[str, set[str]] = {}
+    for run in runs:
+        seeds.setdefault(run.data.tags["asymtune.trial_id"], set()).add(run.data.tags["asymtune.seed"])
+    rivals = {run.data.params["rival"] for run in runs if "rival" in run.data.params}
+    assert rivals == {"authors_margin", "authors_focal", "authors_mixup", "authors_combined"}
+    assert all(len(s) == 2 for s in seeds.values()), "every setting with the same 2 seeds"
+    assert 5 <= len(seeds) <= 6, "the baseline, the best trial and 4 rivals (the best trial may be one of them)"
     cli("tune", "experiment=smoke", f"output_dir={smoke_sweep}")
     after = sorted(p.name for p in (smoke_sweep / "ray_results" / "synth_lesions").glob("trial_*"))
     assert before == after

@@ -6,8 +6,10 @@ import pytest
 
 from asymtune.confirm.retrain import OFFSET_RIVAL, Confirmation
 from asymtune.confirm.stats import paired_difference
+from asymtune.method.settings import baseline
 from asymtune.report.results import ConfirmedResults
-from asymtune.report.rivals import best_rival, rivals
+from asymtune.report.rivals import best_rival, rivals, rivals_sentence
+from asymtune.results.trials import TrialRecord
 from asymtune.tracking.confirmation import ConfirmationRun
 
 METRIC = "test/mean_fg_dice"
@@ -43,3 +45,47 @@ def test_a_rival_without_values_for_every_seed_is_left_out() -> None:
     confirmation, results = _setup([0.55, 0.57, 0.59])
     confirmation.runs[2].metrics.pop(f"{OFFSET_RIVAL}/{METRIC}")
     assert [entry["name"] for entry in rivals(confirmation, results, METRIC, CLASSES, 0.95)] == ["baseline", "export"]
+
+
+def _with_trained_rival(focal_values: list[float], selected: str = "sel") -> tuple[Confirmation, ConfirmedResults]:
+    confirmation, results = _setup([0.55, 0.57, 0.59])
+    focal = TrialRecord("rival-authors_focal", {}, baseline(2))
+    confirmation.rivals = {"authors_focal": focal}
+    confirmation.selected = selected
+    confirmation.runs += [ConfirmationRun(f"f{s}", focal.trial_id, s, "rival", "tested", {METRIC: v})
+                          for s, v in enumerate(focal_values)]
+    return confirmation, results
+
+
+def test_a_trained_rival_is_paired_with_the_baseline_and_the_export() -> None:
+    confirmation, results = _with_trained_rival([0.60, 0.61, 0.65])
+    entries = rivals(confirmation, results, METRIC, CLASSES, 0.95)
+    assert [e["name"] for e in entries] == ["baseline", "logit_offset", "authors_focal", "export"]
+    focal = entries[2]
+    assert focal["vs_baseline"]["mean"] == pytest.approx((0.10 + 0.10 + 0.13) / 3)
+    assert focal["export_vs_it"]["mean"] == pytest.approx((-0.04 - 0.03 - 0.08) / 3)
+    assert entries[-1]["is"] == "tuned" and "trial sel" in entries[-1]["description"]
+    assert best_rival(entries, "max")["name"] == "authors_focal"
+    sentence = rivals_sentence(entries, "max", 0.95)
+    d = paired_difference([0.56, 0.58, 0.57], [0.60, 0.61, 0.65], 0.95)
+    assert sentence == (f"the export (the tuned setting of trial sel) against the best rival, authors_focal: "
+                        f"{d.mean:+.3f} [{d.low:+.3f}, {d.high:+.3f}], "
+                        + ("worse at 95%" if d.high < 0 else "not better at 95%"))
+
+
+def test_an_exported_rival_is_named_and_not_its_own_rival() -> None:
+    confirmation, results = _with_trained_rival([0.56, 0.58, 0.57], selected="rival-authors_focal")
+    entries = rivals(confirmation, results, METRIC, CLASSES, 0.95)
+    assert [e["name"] for e in entries] == ["baseline", "logit_offset", "export"]
+    assert entries[-1]["is"] == "authors_focal" and "rival authors_focal" in entries[-1]["description"]
+
+
+def test_the_sentence_says_better_only_when_the_interval_excludes_zero() -> None:
+    confirmation, results = _with_trained_rival([0.40, 0.41, 0.42])
+    entries = rivals(confirmation, results, METRIC, CLASSES, 0.95)
+    best = best_rival(entries, "max")
+    assert best["name"] == "logit_offset"  # 0.57 mean, above the baseline's 0.51 and focal's 0.41
+    assert rivals_sentence(entries, "max", 0.95).endswith("not better at 95%")  # +0.000 [-0.03, +0.03]
+    assert rivals_sentence([e for e in entries if e["name"] in ("authors_focal", "export")], "max", 0.95).endswith(
+        "better at 95%") and "not better" not in rivals_sentence(
+        [e for e in entries if e["name"] in ("authors_focal", "export")], "max", 0.95)

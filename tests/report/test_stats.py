@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 import pytest
 from scipy import stats
 
@@ -61,3 +62,19 @@ def test_paired_difference_pairs_by_seed() -> None:
 def test_bad_inputs_are_refused(call, message: str) -> None:
     with pytest.raises(ValueError, match=message):
         call()
+
+
+def test_case_bootstrap_resamples_cases_and_keeps_the_seeds_paired() -> None:
+    from asymtune.confirm.stats import paired_bootstrap
+
+    # One seed, two cases with differences 0 and 1: resampled means are 0, 0.5 or 1 with
+    # probabilities 1/4, 1/2, 1/4, so the 95% interval is [0, 1] around the mean 0.5.
+    s = paired_bootstrap(np.array([[0.5, 1.0]]), np.array([[0.5, 0.0]]))
+    assert (s.mean, s.low, s.high, s.n) == (0.5, 0.0, 1.0, 2)
+    assert s.sd == pytest.approx(np.sqrt(0.125), rel=0.1)  # sd of the mean of 2 draws of {0, 1}
+    # Two seeds whose differences cancel case by case: drawing the same cases for both seeds gives
+    # 0 in every resample; drawing them independently per seed would not.
+    paired = paired_bootstrap(np.array([[1.0, 0.0], [0.0, 1.0]]), np.array([[0.0, 1.0], [1.0, 0.0]]))
+    assert (paired.mean, paired.low, paired.high) == (0.0, 0.0, 0.0)
+    with pytest.raises(ValueError, match="same \\(seeds, cases\\) shape"):
+        paired_bootstrap(np.zeros((2, 3)), np.zeros((2, 4)))

@@ -1,0 +1,388 @@
+"""Scale on a simulated cluster: makespan, driver cost as trials grow, asymtune's layers over bare Ray Tune.
+
+A **simulation**: a local Ray runtime with many logical CPUs (``ray.num_cpus``, more than the
+machine has cores) and trials that train no network (``train.simulate_epoch_seconds``,
+:mod:`asymtune.train.simulated`: each epoch sleeps, the metrics follow a simulated learning
+curve). Everything else is real: ``asymtune tune``'s pipeline, Ray Tune, OptunaSearch on the RDB,
+ASHA, MLflow nested runs with per-epoch metrics, checkpoints and diagnostics, the confirmation
+race on Ray tasks, the report. The datasets are the built-in synthetic ones (small, loaded by
+every trial, never trained on). Three measurements, each in a fresh process, repeated
+``--repeats`` times round-robin (interleaved), reported as the median with its range:
+
+- **makespan**: ``asymtune tune`` on ``--datasets`` datasets x ``--trials`` trials on ``--slots``
+  logical CPUs (one per trial), against the ideal: the stand-in seconds of everything the run
+  trained (every epoch of every sweep trial, every confirmation training) / slots.
+- **growth**: one dataset, ``--growth`` trials each (same slots, shorter trials, no
+  confirmation): the driver process's CPU seconds during the sweep per trial and per reported
+  result, and the report build's seconds. Linear cost means the per-trial figure stays flat.
+- **layers**: ``--layers-trials`` identical trials (the baseline setting, ASHA never stopping
+  one) as ``asymtune tune`` (confirmation off: it trains more models) and as a bare ``Tuner.fit``
+  of the same stand-in trainable (no Optuna, no MLflow, no checkpoints, no report): wall and
+  driver CPU, and their ratio.
+
+Driver CPU is ``time.process_time()`` of the process that runs the stage (all its threads); Ray's
+own processes (raylet, GCS) and the trial processes are not counted.
+
+    python bench/scale.py                # the published figures (about 30 min on 2 cores)
+    python bench/scale.py --quick        # 2 datasets x 8 trials on 8 slots, growth 20 and 100, 1 repeat
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from _output import emit  # bench/ is on sys.path when a script runs
+
+ROOT = Path(__file__).resolve().parent.parent
+DATA_PARAMS = {"image_size": 32, "n_train": 8, "n_val": 8, "n_test": 8}
+MODEL = {"name": "unet", "base_channels": 4, "depth": 2, "norm": "instance"}
+FIXED_SPACE = {
+    "form": "paper",
+    "params": {"margin": {"type": "categorical", "choices": [0.0]}},
+    "fixed": {"schedule": "separate"},
+}
+RAY_TUNE_ANCHOR = (
+    "Ray Tune's own scalability benchmark: 10,000 trials of 1 s on 16 cores in 715 s against 625 s minimum "
+    "(ratio 1.14)"
+)
+GOALS = {"makespan": 1.10, "growth": 1.5, "layers": 1.10}
+
+
+# ------------------------------------------------------------------------------- the runs
+def dataset_sets(count: int) -> dict[str, dict[str, Any]]:
+    """``count`` datasets: the two synthetic sources in turn, each with its own seed and name."""
+    sources = ("synth_lesions", "synth_organs")
+    return {
+        f"sim_{sources[index % 2].removeprefix('synth_')}_{index}": {
+            "source": sources[index % 2], "params": {**DATA_PARAMS, "seed": index},
+        }
+        for index in range(count)
+    }
+
+
+def tune_config(
+    output_dir: Path, datasets: int, trials: int, slots: int, epochs: int, epoch_seconds: float, grace_period: int,
+    overrides: Sequence[str] = (),
+) -> dict[str, Any]:
+    """The resolved ``conf/tune.yaml`` of one simulated sweep."""
+    from asymtune.cli import compose
+
+    cfg = compose("tune", [
+        f"output_dir={output_dir}", "verbose=0", f"ray.num_cpus={slots}", "resources.cpu=1",
+        f"search.num_samples={trials}", f"search.max_concurrent_trials={slots}",
+        f"search.scheduler.grace_period={grace_period}", f"train.epochs={epochs}",
+        f"train.simulate_epoch_seconds={epoch_seconds}", "train.device=cpu",
+        *(f"model.{key}={value}" for key, value in MODEL.items() if key != "name"),
+        *overrides,
+    ])
+    cfg["data"]["sets"] = dataset_sets(datasets)
+    return cfg
+
+
+def _work(output_dir: Path) -> dict[str, int]:
+    """Epochs trained by the sweep trials, results reported, and confirmation trainings (not reused)."""
+    from mlflow.tracking import MlflowClient
+
+    from asymtune.results.layout import read_manifest
+    from asymtune.results.trials import load_trials
+    from asymtune.tracking.confirmation import list_confirmation_runs
+
+    manifest = read_manifest(output_dir)
+    client = MlflowClient(tracking_uri=manifest["mlflow"]["tracking_uri"])
+    trials = epochs = confirm = 0
+    for entry in manifest["datasets"].values():
+        records = load_trials(entry["experiment_dir"])
+        trials += len(records)
+        epochs += sum(record.epochs for record in records)
+        confirm += sum(
+            run.tags.get("asymtune.reused_trial") == "false"
+            for run in list_confirmation_runs(client, entry["parent_run_id"])
+        )
+    return {"trials": trials, "trial_epochs": epochs, "confirm_trainings": confirm}
+
+
+def measure_makespan(args: argparse.Namespace, output_dir: Path) -> dict[str, Any]:
+    """``asymtune tune`` as a user runs it; its wall time against the ideal."""
+    from asymtune.pipeline import run_tune
+
+    cfg = tune_config(output_dir, args.datasets, args.trials, args.slots, args.epochs, args.epoch_seconds,
+                      args.grace_period)
+    wall, cpu = time.perf_counter(), time.process_time()
+    run_tune(cfg)
+    wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
+    work = _work(output_dir)
+    stand_in = (work["trial_epochs"] + work["confirm_trainings"] * args.epochs) * args.epoch_seconds
+    ideal = stand_in / args.slots
+    return {**work, "wall": wall, "driver_cpu": cpu, "ideal": ideal, "ratio": wall / ideal}
+
+
+def _stages(cfg: Mapping[str, Any]) -> tuple[Any, list[Any]]:
+    """Stages 1 to 3 of the pipeline (check, plan, start): the context and the plans."""
+    from asymtune.config import check_tune_config
+    from asymtune.confirm.options import DecisionOptions
+    from asymtune.pipeline import start_sweep
+    from asymtune.search.plan import plan_datasets
+
+    check_tune_config(cfg)
+    resolved = json.loads(json.dumps(dict(cfg), default=str))
+    decision = DecisionOptions.from_config(cfg)
+    plans = plan_datasets(cfg)
+    return start_sweep(cfg, Path(cfg["output_dir"]), resolved, decision), plans
+
+
+def measure_growth(args: argparse.Namespace, output_dir: Path) -> dict[str, Any]:
+    """One dataset's sweep of ``args.size`` trials, then its report, stage by stage: driver CPU of
+    each. No confirmation: its trainings do not grow with the trials (the makespan run has it)."""
+    from asymtune.pipeline import sweep_dataset
+    from asymtune.report.build import build_report
+
+    cfg = tune_config(output_dir, 1, args.size, args.slots, args.growth_epochs, args.growth_epoch_seconds,
+                      args.growth_grace_period, ["confirm.enabled=false"])
+    context, (plan,) = _stages(cfg)
+    figures: dict[str, Any] = {}
+    stages = (("sweep", lambda: sweep_dataset(context, plan)), ("report", lambda: build_report(context.output_dir)))
+    for stage, run in stages:
+        wall, cpu = time.perf_counter(), time.process_time()
+        run()
+        figures[f"{stage}_wall"], figures[f"{stage}_cpu"] = time.perf_counter() - wall, time.process_time() - cpu
+    work = _work(output_dir)
+    return {
+        **figures, **work, "cpu_per_trial": figures["sweep_cpu"] / work["trials"],
+        "cpu_per_result": figures["sweep_cpu"] / work["trial_epochs"],
+    }
+
+
+def measure_layers(args: argparse.Namespace, output_dir: Path) -> dict[str, Any]:
+    """``asymtune tune`` (no confirmation) on ``args.size`` identical trials that all run every epoch."""
+    import yaml
+
+    from asymtune.pipeline import run_tune
+    from asymtune.results.layout import read_manifest
+
+    space = output_dir.parent / "fixed_space.yaml"
+    space.write_text(yaml.safe_dump(FIXED_SPACE))
+    cfg = tune_config(output_dir, 1, args.size, args.slots, args.growth_epochs, args.growth_epoch_seconds,
+                      args.growth_epochs, [f"search.space={space}", "confirm.enabled=false"])
+    wall, cpu = time.perf_counter(), time.process_time()
+    run_tune(cfg)
+    wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
+    fit = next(iter(read_manifest(output_dir)["datasets"].values()))["fit_seconds"]
+    return {"wall": wall, "driver_cpu": cpu, "fit_wall": fit, **_work(output_dir)}
+
+
+def bare_trial(config: dict[str, Any]) -> None:
+    """The stand-in trial under bare Ray Tune: load the dataset, build the simulated trainer, report
+    every epoch's metrics; no checkpoint, no diagnostics."""
+    from ray import tune
+
+    from asymtune.data.loading import load_dataset
+    from asymtune.train.factory import build_trainer
+
+    dataset = load_dataset(config["data"], config["name"])
+    trainer = build_trainer(config["run"], dataset)
+    trainer.fit(lambda record: tune.report(dict(record.metrics, epoch=record.epoch)))
+
+
+def measure_bare(args: argparse.Namespace, output_dir: Path) -> dict[str, Any]:
+    """The same trials as :func:`measure_layers` under a bare ``Tuner.fit`` with ASHA."""
+    import logging
+
+    import ray
+    from ray import tune
+    from ray.tune.schedulers import ASHAScheduler
+
+    from asymtune.data.loading import load_dataset
+    from asymtune.method import baseline
+
+    (name, entry), = dataset_sets(1).items()
+    dataset = load_dataset(entry, name)
+    run = {
+        "model": MODEL, "settings": baseline(dataset.num_classes).to_dict(),
+        "train": {"epochs": args.growth_epochs, "simulate_epoch_seconds": args.growth_epoch_seconds, "device": "cpu"},
+    }
+    wall, cpu = time.perf_counter(), time.process_time()
+    ray.init(num_cpus=args.slots, include_dashboard=False, logging_level=logging.WARNING, log_to_driver=False)
+    tuner = tune.Tuner(
+        tune.with_resources(bare_trial, {"cpu": 1.0}),
+        param_space={"data": entry, "name": name, "run": run},
+        tune_config=tune.TuneConfig(
+            metric="val/mean_fg_dice", mode="max", num_samples=args.size, max_concurrent_trials=args.slots,
+            reuse_actors=True,
+            scheduler=ASHAScheduler(time_attr="training_iteration", max_t=args.growth_epochs,
+                                    grace_period=args.growth_epochs),
+        ),
+        run_config=tune.RunConfig(name="bare", storage_path=str(output_dir), verbose=0),
+    )
+    fit = time.perf_counter()
+    results = tuner.fit()
+    fit = time.perf_counter() - fit
+    ray.shutdown()
+    wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
+    epochs = sum(int((result.metrics or {}).get("training_iteration", 0)) for result in results)
+    return {"wall": wall, "driver_cpu": cpu, "fit_wall": fit, "trials": len(results), "trial_epochs": epochs}
+
+
+MEASURES = {"makespan": measure_makespan, "growth": measure_growth, "layers": measure_layers, "bare": measure_bare}
+
+
+# ------------------------------------------------------------------------------ the driver
+def run_measure(kind: str, size: int, args: argparse.Namespace) -> dict[str, Any]:
+    """One measurement in a fresh process (its own Ray runtime, stores and folders)."""
+    with tempfile.TemporaryDirectory(prefix=f"scale-{kind}-") as tmp:
+        record = Path(tmp) / "record.json"
+        command = [sys.executable, __file__, "--measure", kind, "--size", str(size), "--record", str(record),
+                   *_shared_arguments(args)]
+        print(f"[scale] {kind} {size}: {' '.join(command[1:])}", file=sys.stderr, flush=True)
+        # a Ray runtime of its own, even where `ray start` left a cluster on this machine
+        subprocess.run(command, check=True, cwd=ROOT, env={**os.environ, "RAY_ADDRESS": "local"})
+        result: dict[str, Any] = json.loads(record.read_text())
+    print(f"[scale] {kind} {size}: {json.dumps(result)}", file=sys.stderr, flush=True)
+    return result
+
+
+def _shared_arguments(args: argparse.Namespace) -> list[str]:
+    names = ("datasets", "trials", "slots", "epochs", "epoch_seconds", "grace_period", "growth_epochs",
+             "growth_epoch_seconds", "growth_grace_period")
+    return [item for name in names for item in (f"--{name.replace('_', '-')}", str(getattr(args, name)))]
+
+
+def summary(values: Sequence[float], digits: int = 2) -> str:
+    """``median (min-max)`` of ``values``."""
+    return f"{statistics.median(values):.{digits}f} ({min(values):.{digits}f}-{max(values):.{digits}f})"
+
+
+def column(rows: Sequence[Mapping[str, Any]], key: str, digits: int = 2, scale: float = 1.0) -> str:
+    """:func:`summary` of one figure over the repeats."""
+    return summary([scale * row[key] for row in rows], digits)
+
+
+def _verdict(value: float, goal: float) -> str:
+    return f"{'met' if value <= goal else 'NOT met'} (goal <= {goal:.2f})"
+
+
+def render(args: argparse.Namespace, runs: Mapping[tuple[str, int], list[dict[str, Any]]], command: str) -> list[str]:
+    """The Markdown block: one table per measurement, medians with their ranges over repeats."""
+    repeats = len(next(iter(runs.values())))
+    makespan = runs[("makespan", 0)]
+    lines = [
+        f"Command: `{command}` (a simulation: {args.slots} logical CPUs on this machine's cores, trials that "
+        "sleep instead of training; everything else real; "
+        f"median (min-max) of {repeats} interleaved repeat{'s' if repeats > 1 else ''})",
+        "",
+        f"**Makespan**: {args.datasets} datasets x {args.trials} trials on {args.slots} slots, {args.epochs} epochs of "
+        f"{args.epoch_seconds:g} s (ASHA grace period {args.grace_period}), then the confirmation and the report",
+        "",
+        "| makespan s | ideal s (stand-in seconds / slots) | makespan / ideal | trial-epochs trained | "
+        "confirmation trainings | driver CPU s |",
+        "|---|---|---|---|---|---|",
+        f"| {column(makespan, 'wall', 0)} | {column(makespan, 'ideal', 0)} | {column(makespan, 'ratio')} | "
+        f"{column(makespan, 'trial_epochs', 0)} | {column(makespan, 'confirm_trainings', 0)} | "
+        f"{column(makespan, 'driver_cpu', 0)} |",
+        "",
+        f"**Growth**: one dataset, {args.growth_epochs} epochs of {args.growth_epoch_seconds:g} s (ASHA grace period "
+        f"{args.growth_grace_period}), {args.slots} slots, no confirmation; driver CPU of each stage",
+        "",
+        "| trials | results | sweep wall s | sweep driver CPU s | per trial ms | per result ms | "
+        "report build s | report driver CPU s |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for size in args.growth:
+        rows = runs[("growth", size)]
+        lines.append(
+            f"| {size} | {column(rows, 'trial_epochs', 0)} | {column(rows, 'sweep_wall', 0)} | "
+            f"{column(rows, 'sweep_cpu', 1)} | {column(rows, 'cpu_per_trial', 0, 1000)} | "
+            f"{column(rows, 'cpu_per_result', 0, 1000)} | {column(rows, 'report_wall', 1)} | "
+            f"{column(rows, 'report_cpu', 1)} |"
+        )
+    layers, bare = runs[("layers", args.layers_trials)], runs[("bare", args.layers_trials)]
+    pairs = list(zip(layers, bare))
+    lines += [
+        "",
+        f"**Layers**: {args.layers_trials} identical trials (the baseline, every epoch run), {args.growth_epochs} "
+        f"epochs of {args.growth_epoch_seconds:g} s, {args.slots} slots; ratios per repeat",
+        "",
+        "| side | wall s | Tuner.fit s | driver CPU s |",
+        "|---|---|---|---|",
+        f"| bare Ray Tune (`Tuner.fit`, ASHA, the stand-in trainable) | {column(bare, 'wall', 1)} | "
+        f"{column(bare, 'fit_wall', 1)} | {column(bare, 'driver_cpu', 1)} |",
+        f"| `asymtune tune` (Optuna RDB, MLflow, checkpoints, diagnostics, report; no confirmation) | "
+        f"{column(layers, 'wall', 1)} | {column(layers, 'fit_wall', 1)} | {column(layers, 'driver_cpu', 1)} |",
+        f"| ratio | {summary([a['wall'] / b['wall'] for a, b in pairs])} | "
+        f"{summary([a['fit_wall'] / b['fit_wall'] for a, b in pairs])} | "
+        f"{summary([a['driver_cpu'] / b['driver_cpu'] for a, b in pairs])} |",
+        "",
+    ]
+    smallest, largest = min(args.growth), max(args.growth)
+    growth = [
+        large["cpu_per_trial"] / small["cpu_per_trial"]
+        for small, large in zip(runs[("growth", smallest)], runs[("growth", largest)])
+    ]
+    layer_ratios = [a["wall"] / b["wall"] for a, b in pairs]
+    lines += [
+        f"- makespan / ideal: {summary([r['ratio'] for r in makespan])}, "
+        f"{_verdict(statistics.median(r['ratio'] for r in makespan), GOALS['makespan'])}.",
+        f"- driver CPU per trial at {largest} trials / at {smallest}: {summary(growth)}, "
+        f"{_verdict(statistics.median(growth), GOALS['growth'])}.",
+        f"- asymtune's layers / bare Ray Tune, whole command wall time: {summary(layer_ratios)}, "
+        f"{_verdict(statistics.median(layer_ratios), GOALS['layers'])}.",
+        f"- Anchor: {RAY_TUNE_ANCHOR}.",
+    ]
+    return lines
+
+
+def parse_arguments(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--datasets", type=int, default=8)
+    parser.add_argument("--trials", type=int, default=32, help="trials per dataset of the makespan run")
+    parser.add_argument("--slots", type=int, default=32, help="logical CPUs of the Ray runtime, one per trial")
+    parser.add_argument("--epochs", type=int, default=12)
+    parser.add_argument("--epoch-seconds", type=float, default=2.0, help="stand-in seconds per epoch (makespan)")
+    parser.add_argument("--grace-period", type=int, default=2)
+    parser.add_argument("--growth", type=int, nargs="+", default=[100, 2000], help="trials of the growth series")
+    parser.add_argument("--growth-epochs", type=int, default=3)
+    parser.add_argument("--growth-epoch-seconds", type=float, default=0.5)
+    parser.add_argument("--growth-grace-period", type=int, default=1)
+    parser.add_argument("--layers-trials", type=int, default=100)
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--quick", action="store_true", help="2 datasets x 8 trials on 8 slots, growth 20 and 100, "
+                        "1 repeat: checks that it runs")
+    parser.add_argument("--out", type=Path)
+    parser.add_argument("--measure", choices=sorted(MEASURES), help=argparse.SUPPRESS)
+    parser.add_argument("--size", type=int, default=0, help=argparse.SUPPRESS)
+    parser.add_argument("--record", type=Path, help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if args.quick:
+        args.datasets, args.trials, args.slots, args.repeats = 2, 8, 8, 1
+        args.growth, args.layers_trials = [20, 100], 20
+    return args
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_arguments(argv)
+    if args.measure:  # one measurement, in its own process
+        with tempfile.TemporaryDirectory(prefix="scale-") as tmp:
+            result = MEASURES[args.measure](args, Path(tmp) / "out")
+        args.record.write_text(json.dumps(result))
+        return 0
+    plan = [("makespan", 0), *(("growth", size) for size in args.growth), ("layers", args.layers_trials),
+            ("bare", args.layers_trials)]
+    runs: dict[tuple[str, int], list[dict[str, Any]]] = {key: [] for key in plan}
+    for _ in range(args.repeats):  # interleaved: machine noise hits every measurement alike
+        for kind, size in plan:
+            runs[(kind, size)].append(run_measure(kind, size, args))
+    command = "python bench/scale.py" + (" --quick" if args.quick else "")
+    return emit(render(args, runs, command), args.out)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,52 @@
+"""bench/scale.py: its simulated sweep config is a valid ``asymtune tune`` config, a measurement runs
+in its own process under real Ray Tune, and the block states each goal with its verdict."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from asymtune.config import check_tune_config
+from asymtune.search.plan import plan_datasets
+
+
+def test_the_simulated_sweep_is_a_valid_config_of_distinct_datasets(bench_module, tmp_path: Path) -> None:
+    scale = bench_module("scale")
+    cfg = scale.tune_config(tmp_path / "out", datasets=3, trials=5, slots=6, epochs=4, epoch_seconds=0.25,
+                            grace_period=1)
+    check_tune_config(cfg)
+    plans = plan_datasets(cfg)
+    assert [plan.name for plan in plans] == ["sim_lesions_0", "sim_organs_1", "sim_lesions_2"]
+    assert plans[0].dataset.num_classes == 2 and plans[1].dataset.num_classes == 4
+    assert cfg["train"]["simulate_epoch_seconds"] == 0.25 and cfg["ray"]["num_cpus"] == 6
+    assert cfg["search"]["max_concurrent_trials"] == 6 and cfg["resources"]["cpu"] == 1
+
+
+def test_a_measurement_runs_bare_ray_tune_in_its_own_process(bench_module) -> None:
+    scale = bench_module("scale")
+    args = scale.parse_arguments(["--slots", "2", "--growth-epochs", "2", "--growth-epoch-seconds", "0.01"])
+    result = scale.run_measure("bare", 2, args)
+    assert result["trials"] == 2 and result["trial_epochs"] == 4  # ASHA stops none of the identical trials
+    assert result["wall"] >= result["fit_wall"] > 0 and result["driver_cpu"] > 0
+
+
+def test_the_block_gives_medians_ranges_and_verdicts(bench_module) -> None:
+    scale = bench_module("scale")
+    args = scale.parse_arguments(["--growth", "10", "40", "--layers-trials", "10"])
+    makespan = [{"wall": w, "ideal": 100.0, "ratio": w / 100, "trial_epochs": 50, "confirm_trainings": 4,
+                 "driver_cpu": 9.0} for w in (104.0, 108.0, 120.0)]
+    growth = {
+        size: [{"trial_epochs": 2 * size, "sweep_wall": 10.0, "sweep_cpu": cost * size, "cpu_per_trial": cost,
+                "cpu_per_result": cost / 2, "report_wall": 0.5, "report_cpu": 0.4} for cost in costs]
+        for size, costs in ((10, (0.2, 0.2, 0.2)), (40, (0.3, 0.5, 0.4)))
+    }
+    layers = [{"wall": 12.0, "fit_wall": 10.0, "driver_cpu": 6.0}] * 3
+    bare = [{"wall": 10.0, "fit_wall": 9.0, "driver_cpu": 3.0}] * 3
+    runs = {("makespan", 0): makespan, ("growth", 10): growth[10], ("growth", 40): growth[40],
+            ("layers", 10): layers, ("bare", 10): bare}
+    block = "\n".join(scale.render(args, runs, "python bench/scale.py"))
+    assert block.startswith("Command: `python bench/scale.py`")
+    assert "median (min-max) of 3 interleaved repeats" in block
+    assert "makespan / ideal: 1.08 (1.04-1.20), met (goal <= 1.10)" in block
+    assert "at 40 trials / at 10: 2.00 (1.50-2.50), NOT met (goal <= 1.50)" in block
+    assert "whole command wall time: 1.20 (1.20-1.20), NOT met (goal <= 1.10)" in block
+    assert "715 s" in block  # Ray Tune's own benchmark as the anchor
