@@ -1,9 +1,10 @@
-"""The ``asymtune`` command: ``tune``, ``train``, ``diagnose``, ``report`` and ``data``.
+"""The ``asymtune`` command: ``tune``, ``train``, ``predict``, ``diagnose``, ``report`` and ``data``.
 
 ``tune`` and ``train`` compose ``conf/tune.yaml`` / ``conf/train.yaml`` with Hydra; every
 argument of the form ``key=value`` (or ``group=option``, ``+key=value``, ``~key``) is a Hydra
-override, checked against the schema (:mod:`asymtune.config.schema`). ``train --config FILE`` and
-``diagnose --config FILE`` compose FILE as an experiment overlay, then the same overrides.
+override, checked against the schema (:mod:`asymtune.config.schema`). ``train --config FILE``,
+``predict --config FILE`` and ``diagnose --config FILE`` compose FILE as an experiment overlay,
+then the same overrides.
 ``--cfg`` prints the composed config, each key with its meaning, instead of running.
 """
 
@@ -82,6 +83,29 @@ def cmd_train(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_predict(args: argparse.Namespace) -> int:
+    import json
+
+    from asymtune.config import compose as compose_config
+
+    content, source = _read_config_file(args.config, "the model's train config (e.g. configs/<dataset>.yaml)")
+    config = compose_config("train", args.overrides, config_file=content, source=source)
+    from asymtune.predict import run_predict
+
+    result = run_predict(
+        config,
+        Path(args.output),
+        input_dir=Path(args.input) if args.input else None,
+        labels=Path(args.labels) if args.labels else None,
+        weights=Path(args.weights) if args.weights else None,
+        model_uri=args.model,
+        tracking_uri=args.tracking_uri,
+        source=source,
+    )
+    print(json.dumps({k: round(v, 6) if isinstance(v, float) else v for k, v in result.items()}))
+    return EXIT_OK
+
+
 def cmd_diagnose(args: argparse.Namespace) -> int:
     import json
 
@@ -143,6 +167,21 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--cfg", action="store_true", help=show_config)
     train.add_argument("--quiet", action="store_true", help="no per-epoch lines on stderr")
     train.set_defaults(func=cmd_train)
+    predict = sub.add_parser(
+        "predict", help="label maps of a trained model for a folder of images (nnU-Net layout) or its test split"
+    )
+    predict.add_argument("--config", required=True, help="the model's train config (e.g. configs/<dataset>.yaml)")
+    weights = predict.add_mutually_exclusive_group(required=True)
+    weights.add_argument("--weights", help="state_dict .pt (train save_model=...) or a trial's state.pt")
+    weights.add_argument("--model", help="a registered MLflow model, models:/<name>/<version>")
+    predict.add_argument("--tracking-uri", help="the MLflow store holding --model (default: MLflow's)")
+    predict.add_argument(
+        "-i", "--input", help="folder of <case>_0000.nii.gz (+ _0001 ... per channel); default: the test split"
+    )
+    predict.add_argument("-o", "--output", required=True, help="folder for <case>.nii.gz and the metrics")
+    predict.add_argument("--labels", help="folder of reference <case>.nii.gz: per-case metrics (metrics.csv)")
+    predict.add_argument("overrides", nargs="*", help="Hydra overrides of the config, e.g. train.device=cpu")
+    predict.set_defaults(func=cmd_predict)
     diagnose = sub.add_parser(
         "diagnose", help="logit shift of a trained model: train against held-out boundary distances"
     )

@@ -44,7 +44,7 @@ import time
 import uuid
 from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -55,15 +55,24 @@ from asymtune.confirm.options import DecisionOptions
 from asymtune.confirm.retrain import Confirmation, LocalExecutor, RayExecutor, confirm_dataset
 from asymtune.paths import resolve_search_space
 from asymtune.report.build import build_report
+from asymtune.report.export import dataset_fingerprint
 from asymtune.report.render import DatasetReport
 from asymtune.results.layout import MANIFEST, RESOLVED_CONFIG, write_manifest
 from asymtune.results.storage import check_storage, resolve_storage_path
 from asymtune.search.plan import DatasetPlan, plan_datasets
 from asymtune.search.priority import priority_runtime_env, warn_if_unreachable
+from asymtune.search.progress import quiet_terminal
 from asymtune.search.storage import open_optuna_storage
 from asymtune.search.sweep import experiment_path, run_dataset_sweep
+from asymtune.search.warm_start import WarmStart, plan_warm_starts
 from asymtune.side_by_side import run_side_by_side
-from asymtune.tracking import MLflowSweepTracker, TrialParams, drop_lost_trials, get_or_create_experiment
+from asymtune.tracking import (
+    DatasetRecord,
+    MLflowSweepTracker,
+    TrialParams,
+    drop_lost_trials,
+    get_or_create_experiment,
+)
 from asymtune.versions import code_version, library_versions
 
 log = logging.getLogger(__name__)
@@ -89,6 +98,7 @@ class SweepContext:
         optuna_storage: the Optuna storage's URL (a database, or ``journal:///PATH``).
         storage_path: Ray Tune's storage (a path or a URI, :mod:`asymtune.results.storage`).
         decision: the selection, confirmation and export options.
+        warm_starts: per dataset, the earlier trials its sweep starts from (``search.warm_start``).
     """
 
     cfg: Mapping[str, Any]
@@ -99,6 +109,7 @@ class SweepContext:
     optuna_storage: str
     storage_path: str
     decision: DecisionOptions
+    warm_starts: Mapping[str, WarmStart] = field(default_factory=dict)
 
     @property
     def experiment_name(self) -> str:
@@ -148,16 +159,20 @@ def run_tune(cfg: Mapping[str, Any]) -> float:
         was selected).
     """
     check_tune_config(cfg)  # 1. check: values and cross-field rules, before anything is prepared
+    quiet_terminal(int(cfg["verbose"]))  # at the default verbose=1: one progress line per dataset, no INFO chatter
     output_dir = Path(cfg["output_dir"]).expanduser().resolve()
     resolved = json.loads(json.dumps(dict(cfg), default=str))
     _check_resume(output_dir, resolved)
     decision = _decision_options(cfg)  # 2. plan: the decision options, every dataset checked
     plans = plan_datasets(cfg)
-    context = start_sweep(cfg, output_dir, resolved, decision)  # 3. start: stores, Ray, manifest
+    warm_starts = plan_warm_starts(cfg, plans)  # the earlier sweep's best settings, read before anything starts
+    context = start_sweep(cfg, output_dir, resolved, decision, warm_starts)  # 3. start: stores, Ray, manifest
     run_side_by_side(  # 4. each dataset: sweep, then confirm; datasets side by side
         [(plan.name, functools.partial(run_dataset, context, plan)) for plan in plans],
         int(cfg["search"]["parallel_datasets"]),
     )
+    if cfg["report"]["enabled"]:
+        log.info("writing the report and the exported configs of %d datasets", len(plans))
     reports = build_report(output_dir) if cfg["report"]["enabled"] else []  # 5. report and export
     print(f"asymtune: report at {output_dir / 'report.html'}; configs in {output_dir / 'configs'}")
     return _mean_objective(reports, str(cfg["objective"]["metric"]))
@@ -220,7 +235,8 @@ def _check_resume(output_dir: Path, resolved: dict[str, Any]) -> None:
 
 # ------------------------------------------------------------------------------------- 3. start
 def start_sweep(
-    cfg: Mapping[str, Any], output_dir: Path, resolved: Mapping[str, Any], decision: DecisionOptions
+    cfg: Mapping[str, Any], output_dir: Path, resolved: Mapping[str, Any], decision: DecisionOptions,
+    warm_starts: Mapping[str, WarmStart] | None = None,
 ) -> SweepContext:
     """Create the output folder, check the stores, start Ray, write the resolved config and the
     manifest (keeping the sweep id of an interrupted run)."""
@@ -240,7 +256,7 @@ def start_sweep(
         cfg=cfg, output_dir=output_dir, sweep_id=str(manifest["sweep_id"]), tracking_uri=tracking_uri,
         artifact_location=artifact_location,
         optuna_storage=cfg["optuna"]["storage"] or f"sqlite:///{output_dir / 'optuna.db'}",
-        storage_path=storage_path, decision=decision,
+        storage_path=storage_path, decision=decision, warm_starts=dict(warm_starts or {}),
     )
     manifest.update(
         objective=dict(cfg["objective"]),
@@ -370,17 +386,25 @@ def sweep_dataset(context: SweepContext, plan: DatasetPlan) -> DatasetSweep:
         trial_params=TrialParams(plan.dataset.class_names),
         parent_artifacts=[str(context.output_dir / RESOLVED_CONFIG)],
         flush_timeout_s=float(cfg["mlflow"]["flush_timeout_s"]),
+        dataset=DatasetRecord.of(
+            plan.name, dataset_fingerprint(plan.spec), plan.spec, plan.dataset.class_names,
+            {"train": len(plan.dataset.train), "val": len(plan.dataset.val), "test": len(plan.dataset.test)},
+        ),
     )
     parent_run_id = tracker.ensure_parent_run()
     experiment_dir = experiment_path(context.storage_path, plan.name)
+    warm_start = context.warm_starts.get(plan.name)
     _record_dataset(context, plan.name, {
         "experiment_dir": experiment_dir, "study_name": study_name, "parent_run_id": parent_run_id,
         "class_names": list(plan.dataset.class_names),
+        "class_fractions": [float(f) for f in plan.dataset.class_fractions()],  # what a later warm start compares
+        **({"warm_start": warm_start.to_dict()} if warm_start is not None else {}),
     })
     log.info("sweep %s: dataset %s (%d trials)", context.sweep_id, plan.name, int(cfg["search"]["num_samples"]))
     started = time.perf_counter()
     results, resumed = run_dataset_sweep(
-        plan, cfg, context.storage_path, context.optuna_storage, study_name, [tracker]
+        plan, cfg, context.storage_path, context.optuna_storage, study_name, [tracker],
+        warm_points=warm_start.points if warm_start is not None else (),
     )
     if resumed:
         drop_lost_trials(tracker, results)

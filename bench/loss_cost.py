@@ -4,6 +4,12 @@ Same network (the default 2-D U-Net), same batch, one process; the variants run 
 (one step of each per round) so that machine noise hits all of them alike; the median step time
 over the rounds is reported, and each ratio is taken against the plain step of the same rounds.
 
+Besides single steps, whole iterations of the two schedules of ``schedule``
+(:data:`asymtune.method.settings.SCHEDULES`, ``AsymmetrySettings.schedule``, default
+``"separate"``), as ``Trainer._iteration`` runs them: ``separate`` takes an optimiser step on the
+clean batch, then one on its adversarial version (and one on a mixup batch when mixup is on);
+``summed`` takes one step on the sum of those losses.
+
     python bench/loss_cost.py --rounds 30 --out docs/bench_loss_cost.md
 """
 
@@ -77,11 +83,34 @@ def main(argv: list[str] | None = None) -> int:
         batch = mixup_batch(images, labels, alpha=0.2, mu=0.2, rare=rare)
         step(lambda: asym(model(batch.images), batch.labels))
 
+    def clean() -> None:
+        step(lambda: asym(model(images), labels))
+
+    def separate_adversarial() -> None:  # the default schedule with adversarial training on
+        clean()
+        adversarial()
+
+    def separate_adversarial_mixup() -> None:
+        clean()
+        adversarial()
+        mixup()
+
+    def summed_adversarial() -> None:
+        def total() -> torch.Tensor:
+            clean_loss = asym(model(images), labels)
+            delta = adversarial_perturbation(model, images, labels, rare=rare, eps=10.0)
+            return clean_loss + asym(model(images + delta), labels)
+
+        step(total)
+
     runs: dict[str, Callable[[], None]] = {
         "plain_ce_dice": lambda: step(lambda: plain_ce_dice(model(images), labels)),
-        "asymmetric_ce_focal_dice": lambda: step(lambda: asym(model(images), labels)),
+        "asymmetric_ce_focal_dice": clean,
         "adversarial_step": adversarial,
         "mixup_step": mixup,
+        "iteration_separate_adversarial": separate_adversarial,
+        "iteration_separate_adversarial_mixup": separate_adversarial_mixup,
+        "iteration_summed_adversarial": summed_adversarial,
         **{name: (lambda fn=fn: step(fn)) for name, fn in variants.items()},
     }
     times: dict[str, list[float]] = {name: [] for name in runs}
@@ -105,11 +134,19 @@ def main(argv: list[str] | None = None) -> int:
         median = statistics.median(values)
         versus = f"{median / monai_median:.3f}" if monai_median else "n/a"
         lines.append(f"| {name} | {1000 * median:.1f} | {statistics.median(ratios[name]):.3f} | {versus} |")
-    clean = statistics.median(times["asymmetric_ce_focal_dice"])
+    clean_median = statistics.median(times["asymmetric_ce_focal_dice"])
+
+    def per_clean(name: str) -> str:
+        return f"{statistics.median(times[name]) / clean_median:.3f}"
+
     lines += [
         "",
-        f"Adversarial step / clean asymmetric step: {statistics.median(times['adversarial_step']) / clean:.3f} "
-        "(the probe's forward + backward plus the training step on the perturbed batch).",
+        f"Adversarial step / clean asymmetric step: {per_clean('adversarial_step')} "
+        "(the probe's forward + backward plus the training step on the perturbed batch). "
+        "Per iteration of the default schedule (`schedule: separate`), which takes the clean step and then the "
+        f"adversarial step: {per_clean('iteration_separate_adversarial')} x a clean iteration; with mixup too "
+        f"(a third step): {per_clean('iteration_separate_adversarial_mixup')} x. The `summed` schedule (one step "
+        f"on the sum of the clean and adversarial losses): {per_clean('iteration_summed_adversarial')} x.",
     ]
     return emit(lines, args.out)
 

@@ -15,26 +15,49 @@ none, the block is added at the end of the section (found by its heading), or in
     python bench/run_all.py --only train_speed loss_cost
     python bench/run_all.py --only reproduction --resume   # continue an interrupted long benchmark
     python bench/run_all.py --list
+    python bench/run_all.py --check-stale           # mark blocks whose measured code has changed
 
 Benchmarks that need a GPU are skipped (their sections untouched) when none is visible. A
 benchmark that fails leaves its section untouched; the script then exits with status 1.
+
+Staleness: each benchmark names the source paths it measures (its script and the parts of the
+product it exercises). A block's provenance records the commit it was measured at and, when those
+paths differed from that commit then (uncommitted changes), a fingerprint of the code measured.
+``--check-stale``, also run at the end of every invocation, puts a line ``> stale: ...`` inside
+the markers of each block of docs/benchmarks.md and docs/results.md whose paths changed since
+(``git diff --quiet <commit> HEAD -- <paths>``; with a fingerprint, when the code measured is
+neither HEAD's nor the working tree's), or whose provenance names no commit; it takes the line
+away again once the block is fresh. Rerunning the block replaces it.
 """
 
 from __future__ import annotations
 
 import argparse
+import functools
+import hashlib
+import os
 import re
 import shutil
 import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 from _machine import describe_machine, now_utc  # bench/ is on sys.path when a script runs
 
 ROOT = Path(__file__).resolve().parent.parent
+
+PRODUCT = ("asymtune", "conf", "search_spaces")
+"""Source paths of benchmarks that run the whole product (``asymtune tune``)."""
+
+TRAINING = ("asymtune/method", "asymtune/models", "asymtune/data", "asymtune/train")
+"""Source paths of benchmarks that train models without the sweep machinery."""
+
+DOCS = ("docs/benchmarks.md", "docs/results.md")
+"""The documents whose blocks this script writes and checks."""
 
 
 @dataclass(frozen=True)
@@ -50,6 +73,8 @@ class Benchmark:
         quick: its arguments for ``--quick`` (a check that it runs; figures not comparable).
         needs_gpu: skipped when no GPU is visible.
         minutes: rough full-size run time on the 2-core development machine (for ``--list``).
+        paths: the source paths it measures besides its script (files or folders, relative to the
+            repository root); a change to one of them makes its block stale.
     """
 
     key: str
@@ -60,17 +85,31 @@ class Benchmark:
     quick: tuple[str, ...]
     needs_gpu: bool = False
     minutes: float = 1.0
+    paths: tuple[str, ...] = PRODUCT
+
+    @property
+    def sources(self) -> tuple[str, ...]:
+        """Its script and :attr:`paths`."""
+        return (f"bench/{self.script}", *self.paths)
 
 
 BENCHMARKS = (
     Benchmark(
         "train_speed", "docs/benchmarks.md", "Training speed", "train_speed.py",
-        ("--rounds", "10", "--iterations", "20"), ("--quick",), minutes=2,
+        ("--rounds", "10", "--iterations", "20"), ("--quick",), minutes=2, paths=TRAINING,
     ),
     Benchmark(
         "loss_cost", "docs/benchmarks.md", "Cost of each loss and regulariser per training step", "loss_cost.py",
         ("--rounds", "30", "--base-channels", "16", "--batch-size", "8", "--threads", "1"),
-        ("--rounds", "3"), minutes=1,
+        ("--rounds", "3"), minutes=2, paths=("asymtune/method", "asymtune/models", "asymtune/data"),
+    ),
+    Benchmark(  # the loss alone, forward + backward on a leaf tensor, against MONAI's DiceFocalLoss
+        "loss_alone", "docs/benchmarks.md", "Cost of each loss and regulariser per training step", "loss_alone.py",
+        ("--repeats", "5", "--rounds", "100"), ("--quick",), minutes=2, paths=("asymtune/method",),
+    ),
+    Benchmark(  # where a default trial's wall time goes (the real trainable, its parts timed)
+        "trial_breakdown", "docs/benchmarks.md", "Where a trial's time goes", "trial_breakdown.py",
+        ("--repeats", "3"), ("--quick",), minutes=6,
     ),
     Benchmark(
         "sweep_wall_time", "docs/benchmarks.md", "Sweep wall time", "sweep_wall_time.py",
@@ -101,7 +140,7 @@ BENCHMARKS = (
     ),
     Benchmark(
         "data_pipeline", "docs/benchmarks.md", "Real data pipeline: throughput and memory (brain atlas)",
-        "data_pipeline.py", (), ("--quick",), minutes=5,
+        "data_pipeline.py", (), ("--quick",), minutes=5, paths=(*TRAINING, "asymtune/monai_import.py"),
     ),
     Benchmark(
         "sweep_memory", "docs/benchmarks.md", "Real data pipeline: throughput and memory (brain atlas)",
@@ -146,31 +185,35 @@ BENCHMARKS = (
          "--figure", "docs/figures/search_efficiency_synth_organs_grace10.png"),
         ("--quick", "--datasets", "synth_organs"), minutes=10,
     ),
+    Benchmark(  # cold against warm-started sweeps (search.warm_start) on both built-in datasets
+        "warm_start", "docs/benchmarks.md", "Warm start", "warm_start.py",
+        ("--repeats", "3"), ("--quick",), minutes=8,
+    ),
     Benchmark(
         "effect_study_synth_lesions", "docs/results.md", "synth_lesions", "effect_study.py",
         ("--dataset", "synth_lesions", "--seeds", "0", "1", "2", "--epochs", "30", "--iterations", "20",
          "--base-channels", "8", "--settings", "baseline", "asym_focal", "asym_margin", "asym_focal_margin"),
         ("--dataset", "synth_lesions", "--seeds", "0", "--epochs", "2", "--iterations", "2", "--base-channels", "4",
-         "--settings", "baseline", "asym_focal"), minutes=4,
+         "--settings", "baseline", "asym_focal"), minutes=4, paths=TRAINING,
     ),
     Benchmark(
         "effect_study_synth_organs", "docs/results.md", "synth_organs", "effect_study.py",
         ("--dataset", "synth_organs", "--seeds", "0", "1", "2", "--epochs", "30", "--iterations", "20",
          "--base-channels", "8", "--settings", "baseline", "asym_focal", "asym_margin"),
         ("--dataset", "synth_organs", "--seeds", "0", "--epochs", "2", "--iterations", "2", "--base-channels", "4",
-         "--settings", "baseline", "asym_focal"), minutes=3,
+         "--settings", "baseline", "asym_focal"), minutes=3, paths=TRAINING,
     ),
     Benchmark(
         "reproduction", "docs/results.md", "Reproduction study", "reproduction.py",
         ("--datasets", "synth_lesions", "synth_organs", "--n-train", "4", "16", "--seeds", "0", "1", "2",
          "--epochs", "30", "--json", "outputs/bench/reproduction.json", "--figure-dir", "docs/figures"),
-        ("--quick",), minutes=110,
+        ("--quick",), minutes=110, paths=TRAINING,
     ),
     Benchmark(
         "reproduction_real", "docs/results.md", "Reproduction study on the real datasets", "reproduction.py",
         ("--datasets", "brain_atlas", "nuclei", "--train-fractions", "0.5", "1.0", "--seeds", "0", "1", "2",
          "--epochs", "30", "--json", "outputs/bench/reproduction_real.json", "--figure-dir", "docs/figures"),
-        ("--quick", "--datasets", "brain_atlas", "nuclei"), minutes=50,
+        ("--quick", "--datasets", "brain_atlas", "nuclei"), minutes=50, paths=TRAINING,
     ),
     Benchmark(  # the product as shipped: `asymtune tune` over sweep seeds; records in docs/data/decision_study.json
         "decision_study", "docs/results.md", "Decision study", "decision_study.py",
@@ -190,6 +233,123 @@ def commit_of_tree() -> str:
     dirty = git("status", "--porcelain", "--untracked-files=no", "--", "asymtune", "bench", "conf", "search_spaces",
                 "pyproject.toml")
     return f"commit {git('rev-parse', '--short', 'HEAD')}" + (" + uncommitted changes" if dirty else "")
+
+
+def _git(root: Path, *args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(["git", *args], cwd=root, capture_output=True, text=True, check=False, env=env)
+
+
+def code_fingerprint(root: Path, paths: Sequence[str], ref: str | None = None) -> str:
+    """12 hex digits naming the content of ``paths`` at commit ``ref``, or in the working tree
+    (untracked files that git does not ignore included) when ``ref`` is None."""
+    if ref is None:
+        head = set(_git(root, "ls-tree", "--name-only", "HEAD", "--", *paths).stdout.split())
+        present = [path for path in paths if (root / path).exists() or path in head]
+        with tempfile.TemporaryDirectory() as tmp:  # a scratch index: the real one is left alone
+            env = {**os.environ, "GIT_INDEX_FILE": str(Path(tmp) / "index")}
+            _git(root, "read-tree", "HEAD", env=env)
+            if present:
+                _git(root, "add", "--all", "--", *present, env=env)
+            ref = _git(root, "write-tree", env=env).stdout.strip()
+    listing = _git(root, "ls-tree", ref, "--", *paths).stdout
+    return hashlib.sha1(listing.encode()).hexdigest()[:12]
+
+
+def code_note(root: Path, bench: Benchmark) -> str:
+    """``, measured code <fingerprint>`` when ``bench``'s sources differ from HEAD's, else ``""``."""
+    measured = code_fingerprint(root, bench.sources)
+    return "" if measured == code_fingerprint(root, bench.sources, "HEAD") else f", measured code {measured}"
+
+
+STALE = "> stale: "
+"""How a stale block's first line starts."""
+
+_BLOCK = re.compile(r"^(<!-- bench:([\w.-]+) -->\n)(.*?)(\n<!-- /bench:\2 -->)$", re.DOTALL | re.MULTILINE)
+"""A block: its start marker on a line of its own, its text, its end marker on a line of its own."""
+
+
+def provenance_of(body: str) -> tuple[str | None, str | None]:
+    """The commit and the measured-code fingerprint (or None) of a block's provenance line."""
+    for line in reversed(body.splitlines()):
+        if line.startswith("<sub>") and "bench/run_all.py --only " in line:
+            commit = re.search(r"\bcommit ([0-9a-f]{7,40})\b", line)
+            code = re.search(r"\bmeasured code ([0-9a-f]{12})\b", line)
+            return (commit.group(1) if commit else None), (code.group(1) if code else None)
+    return None, None
+
+
+Fingerprint = Callable[[Path, Sequence[str], "str | None"], str]
+
+
+def stale_reason(
+    root: Path, bench: Benchmark | None, key: str, body: str, fingerprint: Fingerprint = code_fingerprint
+) -> str | None:
+    """Why the block ``key`` (text ``body``) no longer shows the code of ``root``'s HEAD, or None."""
+    rerun = f"rerun `python bench/run_all.py --only {key}`"
+    if bench is None:
+        return f"`{key}` is not a benchmark of bench/run_all.py"
+    commit, code = provenance_of(body)
+    if commit is None:
+        return f"its provenance names no commit, so its code cannot be checked; {rerun}"
+    if _git(root, "cat-file", "-e", f"{commit}^{{commit}}").returncode != 0:
+        return f"commit {commit} of its provenance is not in this repository; {rerun}"
+    if code is None:
+        if _git(root, "diff", "--quiet", commit, "HEAD", "--", *bench.sources).returncode == 0:
+            return None
+    elif code in (fingerprint(root, bench.sources, "HEAD"), fingerprint(root, bench.sources, None)):
+        return None  # measured with uncommitted changes that HEAD (or the working tree) now holds
+    files = _git(root, "diff", "--name-only", commit, "HEAD", "--", *bench.sources).stdout.split()
+    changed = [path for path in bench.sources if any(f == path or f.startswith(f"{path}/") for f in files)]
+    what = ", ".join(changed) if changed else "the uncommitted code it measured"
+    return f"{what} changed since {commit}{' (+ uncommitted changes)' if code else ''}; {rerun}"
+
+
+def mark_stale(text: str, root: Path, benchmarks: Sequence[Benchmark]) -> tuple[str, list[str]]:
+    """``text`` with a ``> stale: ...`` line first in each stale block (and none in fresh ones),
+    and one ``key: reason`` per stale block."""
+    by_key = {bench.key: bench for bench in benchmarks}
+    found: list[str] = []
+    cached = functools.lru_cache(maxsize=None)(
+        lambda sources, ref: code_fingerprint(root, sources, ref)
+    )
+
+    def fingerprint(_: Path, sources: Sequence[str], ref: str | None) -> str:
+        return str(cached(tuple(sources), ref))
+
+    def rewrite(match: re.Match[str]) -> str:
+        start, key, body, end = match.groups()
+        if body.startswith(STALE):
+            body = body.split("\n", 1)[1].lstrip("\n") if "\n" in body else ""
+        reason = stale_reason(root, by_key.get(key), key, body, fingerprint)
+        if reason is None:
+            return start + body + end
+        found.append(f"{key}: {reason}")
+        return f"{start}{STALE}{reason}\n\n{body}{end}"
+
+    return _BLOCK.sub(rewrite, text), found
+
+
+def check_stale(root: Path, doc_dir: Path, benchmarks: Sequence[Benchmark]) -> list[str]:
+    """Mark the stale blocks of the documents in ``doc_dir`` (:data:`DOCS`); returns what is stale."""
+    stale = []
+    for doc in DOCS:
+        path = doc_dir / Path(doc).name
+        if not path.is_file():
+            continue
+        text = path.read_text()
+        marked, found = mark_stale(text, root, benchmarks)
+        if marked != text:
+            path.write_text(marked)
+        stale += [f"{doc}: {line}" for line in found]
+    return stale
+
+
+def report_stale(doc_dir: Path) -> None:
+    """:func:`check_stale` on ``doc_dir``, printing each stale block."""
+    stale = check_stale(ROOT, doc_dir, BENCHMARKS)
+    for line in stale:
+        print(f"[bench] stale: {line}", flush=True)
+    print(f"[bench] {len(stale)} stale block(s) marked in {doc_dir}", flush=True)
 
 
 def gpu_visible() -> bool:
@@ -309,6 +469,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--list", action="store_true", help="list the benchmarks and exit")
     parser.add_argument("--resume", action="store_true", help="benchmarks that store their records in --json "
                         "files continue an interrupted run (the figures are the same as a full run's)")
+    parser.add_argument("--check-stale", action="store_true", help="only mark the blocks whose measured code "
+                        "has changed since (done after every run too) and exit")
     args = parser.parse_args(argv)
     known = {bench.key for bench in BENCHMARKS}
     unknown = sorted((set(args.only or []) | set(args.skip)) - known)
@@ -322,6 +484,9 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     selected = [b for b in BENCHMARKS if (not args.only or b.key in args.only) and b.key not in args.skip]
     doc_dir = args.doc_dir or (ROOT / "outputs" / "bench-quick" if args.quick else ROOT / "docs")
+    if args.check_stale:
+        report_stale(doc_dir)
+        return 0
     log_dir = ROOT / "outputs" / "bench-logs"
     log_dir.mkdir(parents=True, exist_ok=True)
     has_gpu = gpu_visible()
@@ -334,6 +499,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"[bench] {bench.key}: skipped, bench/{bench.script} does not exist", flush=True)
             continue
         machine, date = describe_machine(), now_utc()
+        measured = f"{commit_of_tree()}{code_note(ROOT, bench)}"  # the code as it is when the run starts
         block, seconds = run_one(bench, args.quick, log_dir, args.resume)
         if block is None:
             failed.append(bench.key)
@@ -346,7 +512,7 @@ def main(argv: list[str] | None = None) -> int:
             else "`"
         )
         provenance = (
-            f"<sub>{size}measured {date} on {machine}, {commit_of_tree()}; the command took {seconds:.0f} s "
+            f"<sub>{size}measured {date} on {machine}, {measured}; the command took {seconds:.0f} s "
             f"(`python bench/run_all.py --only {bench.key}{' --quick' if args.quick else ''}"
             f"{closing}"
             ").</sub>"
@@ -357,6 +523,7 @@ def main(argv: list[str] | None = None) -> int:
             shutil.copyfile(ROOT / bench.doc, target)
         target.write_text(place_block(target.read_text(), bench, block, provenance))
         print(f"[bench] {bench.key}: {seconds:.0f} s, written to {target}", flush=True)
+    report_stale(doc_dir)
     if failed:
         print(f"[bench] failed: {', '.join(failed)}", file=sys.stderr)
         return 1

@@ -52,7 +52,8 @@ def _check_ranges(cfg: Mapping[str, Any]) -> None:
     if mode not in ("max", "min"):
         raise ConfigError(f"objective.mode={mode!r}: expected 'max' or 'min'")
     if cfg["verbose"] not in (0, 1, 2, 3):
-        raise ConfigError(f"verbose={_number(cfg['verbose'])}: expected 0 (silent), 1 (trial table), 2 or 3 (more)")
+        raise ConfigError(f"verbose={_number(cfg['verbose'])}: expected 0 (no progress), 1 (a progress line), "
+                          "2 (Ray Tune's trial table) or 3 (also every result)")
     _at_least("search.num_samples", search["num_samples"], 1, "an integer >= 1 (trials per dataset)")
     _at_least("search.max_concurrent_trials", search["max_concurrent_trials"], 1, "an integer >= 1")
     _at_least("search.parallel_datasets", search["parallel_datasets"], 1,
@@ -63,6 +64,8 @@ def _check_ranges(cfg: Mapping[str, Any]) -> None:
     )
     _at_least("search.checkpoints_to_keep", search["checkpoints_to_keep"], 1, "an integer >= 1 (per trial)")
     _at_least("search.max_failures", search["max_failures"], -1, "an integer >= 0, or -1 to retry without end")
+    _at_least("search.warm_start_top_k", search["warm_start_top_k"], 1,
+              "an integer >= 1 (earlier trials each dataset starts from, with search.warm_start)")
     _at_least(
         "search.scheduler.grace_period", scheduler["grace_period"], 1,
         "an integer >= 1 (epochs every trial trains before ASHA may stop it)",

@@ -49,7 +49,7 @@ class RaySection:
         address: null starts a local Ray runtime; ``auto`` or ``ray://host:10001`` joins a cluster.
         num_cpus: local runtime only: CPUs Ray may use (null: all of this machine's).
         include_dashboard: local runtime only: start Ray's dashboard.
-        log_to_driver: show the trial processes' stdout and stderr (errors reach the trial table
+        log_to_driver: show the trial processes' stdout and stderr (a trial's error is logged
             either way).
         worker_niceness: the niceness (-20 to 19) of the processes that run trials and confirmation
             trainings. 0, normal priority, is what a training started by hand gets and what a
@@ -95,6 +95,8 @@ class MlflowSection:
         request_timeout_s: seconds per HTTP request to a tracking server.
         flush_timeout_s: at the end of a sweep, seconds to wait for an unreachable server to take
             the events of the outbox.
+        system_metrics: every trial also logs its CPU, memory and GPU use at each epoch, as
+            MLflow system metrics (``system/...``, the run page's "System metrics" tab).
     """
 
     tracking_uri: str | None = None
@@ -102,6 +104,7 @@ class MlflowSection:
     request_retries: int = 2
     request_timeout_s: int = 10
     flush_timeout_s: float = 120.0
+    system_metrics: bool = False
 
 
 @dataclass
@@ -237,6 +240,11 @@ class SearchSection:
         checkpoints_to_keep: checkpoints kept per trial; older ones are deleted.
         max_failures: retries of a trial that raised (-1: retry without end).
         scheduler: ASHA, each rung measured on the sweep's trials before it stops any.
+        warm_start: an earlier sweep to start from: its output_dir, or one Optuna study as
+            STORAGE_URL#STUDY_NAME. Its best settings (of the same dataset, or of the dataset with the
+            closest class-frequency profile) run first, before the anchors; null: a cold start.
+        warm_start_top_k: earlier trials enqueued per dataset with warm_start (plus the anchors, at
+            most num_samples).
     """
 
     space: str = "paper"
@@ -250,6 +258,8 @@ class SearchSection:
     checkpoints_to_keep: int = 2
     max_failures: int = 1
     scheduler: SchedulerSection = field(default_factory=SchedulerSection)
+    warm_start: str | None = None
+    warm_start_top_k: int = 2
 
 
 # ---------------------------------------------------------------------------------------------
@@ -335,7 +345,10 @@ class TuneConfig:
             sweep.
         storage_path: Ray Tune's trial results and checkpoints; null: ``<output_dir>/ray_results``.
             On a cluster: a path every node sees, or a URI (``s3://bucket/prefix``, ``gs://...``).
-        verbose: Ray Tune verbosity (0 silent, 1 trial table, 2 per-result lines).
+        verbose: what the terminal shows: 0 no progress; 1 one progress line per dataset (trials
+            done, running, stopped early, the best objective, elapsed and left), the libraries'
+            INFO logs and each rung decision's off; 2 Ray Tune's trial table and all INFO logs;
+            3 also a line per trial result.
         objective: the metric to optimise.
         ray: the Ray runtime.
         resources: per trial.
@@ -384,8 +397,10 @@ def _train_command_config() -> type:
 
         Attributes:
             dataset_name: the dataset's name (in the printed metrics).
-            data: the dataset: ``source`` (a registered dataset, or ``nnunet``/``decathlon`` with
-                ``params.root``) and ``params``.
+            data: the dataset: ``source`` (a registered dataset, or ``nnunet``/``decathlon``) and
+                ``params``; for data on disk ``root``, a folder looked up in ``data_dir`` (null:
+                ``$ASYMTUNE_DATA_DIR``), then the current folder; ``fingerprint`` (an exported
+                config's): other data is refused, null trains on whatever is found.
             settings: the per-class setting (background first); this default is the baseline.
             save_model: a path to write the trained weights to (state_dict, ``.pt``); null: none.
             model: the network, chosen by the group ``model`` (``conf/model/<option>.yaml``: unet,

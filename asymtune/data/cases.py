@@ -35,8 +35,10 @@ class _SplitOptions(TypedDict):
     fold: int
 
 
-def _items(cases: Sequence[PreparedCase], slice_axis: int | None) -> Split:
-    """The split of ``cases`` (PreparedCase), whole or sliced along ``slice_axis``."""
+def case_split(cases: Sequence[PreparedCase], slice_axis: int | None) -> Split:
+    """The split of ``cases`` (PreparedCase), whole or sliced along ``slice_axis``: with a
+    slice axis, each volume ``(C, X, Y, Z)`` becomes its slices ``(C, a, b)`` in order, all with
+    the volume's case id (``asymtune predict`` stacks their predictions back the same way)."""
     images, labels, ids, spacings = [], [], [], []
     for case in cases:
         if slice_axis is None:
@@ -114,12 +116,12 @@ def nnunet_dataset(
         "seed": seed, "val_fraction": val_fraction, "test_fraction": test_fraction, "num_folds": num_folds, "fold": fold
     }
     split = split_cases(list(by_id), train_fraction=train_fraction, **options)
-    train, val, test = (_items([by_id[i] for i in ids], slice_axis) for ids in (split.train, split.val, split.test))
+    train, val, test = (case_split([by_id[i] for i in ids], slice_axis) for ids in (split.train, split.val, split.test))
     # The default rare classes come from the whole training split, whatever train_fraction takes of it,
     # so every training-set size of the limited-data setting treats the same classes as rare.
     whole_train = train
     if train_fraction != 1.0:
-        whole_train = _items([by_id[i] for i in split_cases(list(by_id), **options).train], slice_axis)
+        whole_train = case_split([by_id[i] for i in split_cases(list(by_id), **options).train], slice_axis)
     counts = whole_train.voxel_counts(len(prepared.class_names))
     fractions = counts / max(int(counts.sum()), 1)
     return SegmentationDataset(

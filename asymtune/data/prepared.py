@@ -31,7 +31,8 @@ import os
 import re
 import shutil
 import uuid
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -77,6 +78,9 @@ class PreparedDataset:
         fingerprint: hash of the layout, file names, sizes, modification times, ``dataset.json``
             and the preprocessing version.
         cache_path: the folder holding the arrays.
+        ct_statistics: per CT channel index, the dataset's foreground statistics its
+            normalisation used (``lower``, ``upper``, ``mean``, ``std``); new images of the same
+            modality are normalised with them (:func:`normalise_image`).
     """
 
     name: str
@@ -88,6 +92,7 @@ class PreparedDataset:
     cases: tuple[PreparedCase, ...]
     fingerprint: str
     cache_path: Path
+    ct_statistics: dict[int, dict[str, float]] = field(default_factory=dict)
 
 
 def default_cache_dir() -> Path:
@@ -152,9 +157,7 @@ def _write(found: DatasetLayout, spatial_dims: int, fingerprint: str, folder: Pa
     cases = []
     for case in found.cases:
         arrays = _read(found, case)
-        image = np.stack(
-            [_normalise(arrays.image[c], found.channel_names[c], statistics.get(c)) for c in range(len(arrays.image))]
-        )
+        image = normalise_image(arrays.image, found.channel_names, statistics)
         label = np.searchsorted(values, arrays.label).astype(dtype)  # declared values -> 0..K-1
         spacing = arrays.spacing
         axis = singleton_axis(label.shape)
@@ -225,7 +228,34 @@ def _ct_statistics(found: DatasetLayout) -> dict[int, dict[str, float]]:
     return statistics
 
 
-def _normalise(channel: np.ndarray, name: str, statistics: dict[str, float] | None) -> np.ndarray:
+def normalise_image(
+    image: np.ndarray, channel_names: Sequence[str], ct_statistics: Mapping[int, Mapping[str, float]]
+) -> np.ndarray:
+    """An image normalised as the prepared arrays are (module docstring), channel by channel.
+
+    Args:
+        image: ``(C, *spatial)`` intensities as stored.
+        channel_names: ``C`` names; each selects its channel's rule (``CT``, ``noNorm``, else z-score).
+        ct_statistics: per CT channel index, the dataset's statistics
+            (:attr:`PreparedDataset.ct_statistics`).
+
+    Returns:
+        ``(C, *spatial)`` float32.
+
+    Example:
+        >>> image = np.array([[[1.0, 3.0]], [[5.0, 7.0]]])  # (2, 1, 2)
+        >>> normalise_image(image, ["T1", "noNorm"], {}).tolist()
+        [[[-1.0, 1.0]], [[5.0, 7.0]]]
+    """
+    if len(image) != len(channel_names):
+        raise ValueError(
+            f"image has {len(image)} channels: expected {len(channel_names)} ({', '.join(channel_names)})"
+        )
+    channels = [_normalise(image[c], channel_names[c], ct_statistics.get(c)) for c in range(len(image))]
+    return np.stack(channels).astype(np.float32)
+
+
+def _normalise(channel: np.ndarray, name: str, statistics: Mapping[str, float] | None) -> np.ndarray:
     """One channel ``(*spatial)`` normalised by the rule its name selects (module docstring)."""
     scheme = name.casefold()
     data = channel.astype(np.float64)
@@ -260,4 +290,9 @@ def _open(folder: Path, root: Path) -> PreparedDataset:
         cases=cases,
         fingerprint=meta["fingerprint"],
         cache_path=folder,
+        ct_statistics={  # stored by name: two CT channels of one name would get the last one's
+            c: dict(meta["ct_statistics"][name])
+            for c, name in enumerate(meta["channel_names"])
+            if name in meta.get("ct_statistics", {})
+        },
     )

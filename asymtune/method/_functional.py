@@ -2,10 +2,12 @@
 
 Every function takes raw logits ``B C *spatial`` of any float dtype and computes in float32. The
 label map ``B *spatial`` holds class indices, ``ignore_index`` marks voxels that count in no term.
-The work is shared through :class:`_Terms`: one log-softmax, one gather and one one-hot per call,
-no Python loop over classes and no host synchronisation. Margin and focal factor add one pass
-over ``B C N`` (the shift) and a few over the true-class probabilities ``B N``; the focal Dice
-needs a single reduction against the one-hot, like plain soft Dice.
+The work is shared through :class:`_Terms`: one log-softmax and one one-hot per call, no Python
+loop over classes and no host synchronisation. Margin and focal factor add one pass over
+``B C N`` (the shift) and a few over the true-class probabilities ``B N``; the focal Dice needs a
+single reduction against the one-hot, like plain soft Dice. Picks and per-class sums are products
+with the one-hot, not gather or einsum, whose passes over ``B C N`` cost more (bench/loss_alone.py);
+so logits must be finite (an infinite logit times a zero of the one-hot is NaN).
 """
 
 from __future__ import annotations
@@ -43,7 +45,7 @@ class _Terms(NamedTuple):
     valid: Tensor
     """``(B, N)`` bool, False at ignored voxels."""
     log_q_true: Tensor
-    """``(B, N)`` log-probability of the true class."""
+    """``(B, N)`` log-probability of the true class (0 at ignored voxels)."""
 
 
 def _terms(logits: Tensor, target: Tensor, margin: Tensor | None, ignore_index: int) -> _Terms:
@@ -51,14 +53,16 @@ def _terms(logits: Tensor, target: Tensor, margin: Tensor | None, ignore_index: 
     logits32 = logits.float().flatten(2)  # (B, C, N)
     labels = target.flatten(1).long()  # (B, N)
     valid = labels != ignore_index
-    labels = labels.masked_fill(~valid, 0)
+    labels = torch.where(valid, labels, 0)
     index = labels.unsqueeze(1)  # (B, 1, N)
     one_hot = torch.zeros_like(logits32).scatter_(1, index, valid.unsqueeze(1).to(logits32.dtype))
     if margin is not None:
         # z'_ij = z_ij - y_ij m_j: only the ground-truth logit moves.
         logits32 = torch.addcmul(logits32, one_hot, margin.view(1, -1, 1), value=-1.0)
     log_q = F.log_softmax(logits32, dim=1)
-    log_q_true = log_q.gather(1, index).squeeze(1)  # (B, N)
+    # The product with the one-hot picks the true class (0 at ignored voxels, which every term
+    # masks out); cheaper than gather, whose backward scatters into a zeroed (B, C, N) tensor.
+    log_q_true = (log_q * one_hot).sum(dim=1)  # (B, N)
     return _Terms(log_q, one_hot, labels, valid, log_q_true)
 
 
@@ -107,12 +111,14 @@ def _dice_loss_per_class(
 def _focal_dice(terms: _Terms, q_true: Tensor, factor: Tensor | None, smooth: float) -> Tensor:
     """Mean over foreground classes of the focal Dice of method.md 3.2, batch-wide sums."""
     q = terms.log_q.exp()  # (B, C, N)
-    predicted = torch.einsum("bcn,bn->c", q, terms.valid.to(q.dtype))  # TP + FP, valid voxels
+    # Products and sums rather than einsum: einsum copies its (B, C, N) operand into a (C, B N)
+    # layout forward and backward, which costs more than the product (and stays deterministic).
+    predicted = (q * terms.valid.to(q.dtype).unsqueeze(1)).sum(dim=(0, 2))  # TP + FP, valid voxels
     support = terms.one_hot.sum(dim=(0, 2))  # TP + FN, no gradient
     # y_ic is one-hot, so TP_c - FN'_c = sum over the voxels of class c of
     # q_it - (1 - q_it)^{1 + gamma_t}: a single reduction against the one-hot.
     missed = 1.0 - q_true if factor is None else (1.0 - q_true) * factor  # (B, N)
-    true_minus_missed = torch.einsum("bcn,bn->c", terms.one_hot, q_true - missed)
+    true_minus_missed = (terms.one_hot * (q_true - missed).unsqueeze(1)).sum(dim=(0, 2))
     return _dice_loss_per_class(predicted, support, true_minus_missed, smooth)[1:].mean()
 
 

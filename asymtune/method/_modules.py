@@ -55,6 +55,23 @@ def _check_loss_weights(ce_weight: float, dice_weight: float, smooth: float) -> 
     check_positive_scalar("smooth", smooth)
 
 
+def _weighted_sum(*terms: tuple[float, Tensor | None]) -> Tensor:
+    """``sum weight * term`` over the terms that are not None (at least one is).
+
+    A weight of 1 is not multiplied and no zero is added: the same number as
+    ``0 + w1 * t1 + w2 * t2``, with fewer operations in the graph of a small loss.
+    """
+    loss: Tensor | None = None
+    for weight, term in terms:
+        if term is None:
+            continue
+        scaled = term if weight == 1.0 else weight * term
+        loss = scaled if loss is None else loss + scaled
+    if loss is None:
+        raise ValueError("every loss term is switched off; expected at least one weight > 0")
+    return loss
+
+
 class SegmentationLoss(nn.Module, ABC):
     """A segmentation loss on raw logits and an integer label map.
 
@@ -201,12 +218,9 @@ class AsymmetricLoss(SegmentationLoss):
         gamma = self.gamma.to(logits.device) if self._has_focal else None
         terms = _terms(logits, target, margin, self.ignore_index)
         q_true, factor = _true_class_focal(terms, gamma)
-        loss = logits.new_zeros((), dtype=torch.float32)
-        if self.ce_weight:
-            loss = loss + self.ce_weight * _focal_ce(terms, factor)
-        if self.dice_weight:
-            loss = loss + self.dice_weight * _focal_dice(terms, q_true, factor, self.smooth)
-        return loss
+        ce = _focal_ce(terms, factor) if self.ce_weight else None
+        dice = _focal_dice(terms, q_true, factor, self.smooth) if self.dice_weight else None
+        return _weighted_sum((self.ce_weight, ce), (self.dice_weight, dice))
 
     def forward_soft(self, logits: Tensor, soft_target: Tensor) -> Tensor:
         """``ce_weight * soft_ce + dice_weight * soft_dice`` with this loss's margins and gammas.

@@ -18,7 +18,6 @@ from asymtune.confirm.options import DecisionOptions
 from asymtune.confirm.retrain import Confirmation, Job, read_confirmation
 from asymtune.confirm.select import class_dice, classes_disagree, find_baseline, pareto_front, select_best
 from asymtune.confirm.verdict import decide, held_out_metric
-from asymtune.data.loading import load_dataset
 from asymtune.method import logit_shift_summary, plot_logit_shift
 from asymtune.report.cases import case_bootstrap
 from asymtune.report.export import dataset_fingerprint, provenance_record, trial_train_config, write_export
@@ -40,6 +39,7 @@ from asymtune.results.layout import REPORT_JSON, read_manifest
 from asymtune.results.storage import is_directory
 from asymtune.results.trials import TrialRecord, load_trials
 from asymtune.tracking.confirmation import DISTANCES_ARTIFACT, TAG_REGISTERED, download
+from asymtune.tracking.ui import run_url
 
 log = logging.getLogger(__name__)
 
@@ -98,7 +98,7 @@ def _links(report: DatasetReport, client: Any, uri: str) -> list[tuple[str, str 
     experiment = client.get_run(parent).info.experiment_id
 
     def url(run_id: str) -> str | None:
-        return f"{uri.rstrip('/')}/#/experiments/{experiment}/runs/{run_id}" if web else None
+        return run_url(uri, str(experiment), run_id) if web else None
 
     links: list[tuple[str, str | None]] = [(f"parent run {parent} (sweep of {report.name})", url(parent))]
     if report.confirmation is not None:
@@ -180,7 +180,7 @@ def _export(report: DatasetReport, name: str, entry: dict[str, Any], manifest: d
                    "experiment": manifest["mlflow"]["experiment_name"], "parent_run_id": entry.get("parent_run_id")},
         "optuna": {"storage": manifest.get("optuna_storage"), "study": entry.get("study_name")},
         "search_space": manifest.get("search_space"),
-        "dataset_fingerprint": dataset_fingerprint(load_dataset(spec.dataset, name).fingerprint, spec.dataset),
+        "dataset_fingerprint": dataset_fingerprint(spec.dataset),
         "verdict": report.verdict.sentence if report.verdict else None,
         "decision": report.verdict.to_dict() if report.verdict else None,
         "rivals": rivals_sentence(report.rivals, options.mode, options.confirm.confidence),
@@ -236,6 +236,9 @@ def dataset_report(
         mlflow_parent_run=entry.get("parent_run_id"),
     )
     _sweep_notes(report, options)
+    warm_start = entry.get("warm_start")  # which earlier sweep and dataset seeded this one (search.warm_start)
+    if warm_start:
+        report.notes.append(str(warm_start["sentence"]))
     plots_dir = out_dir / "plots"
     plots_dir.mkdir(parents=True, exist_ok=True)
     distances: dict[str, Any] = {}
@@ -300,7 +303,7 @@ def dataset_report(
         "results": report.results.to_dict() if report.results else None,
         "importances": report.importances, "pareto_front": report.pareto, "notes": report.notes,
         "decision": _decision(report), "fidelity": report.fidelity,
-        "export": exported,
+        "export": exported, "warm_start": warm_start or None,
     }
     return report, numbers
 
@@ -351,8 +354,24 @@ def _finite_or_null(value: Any) -> Any:
     return value
 
 
+def parent_description(report: DatasetReport) -> str:
+    """The parent run's description in MLflow (Markdown): the chosen setting and its verdict."""
+    if report.selected is None:
+        return f"Sweep of `{report.name}`: no trial finished with a validation result yet, nothing chosen."
+    how = (
+        f"confirmed: best mean validation {report.metric} over {len(report.results.seeds)} seeds"
+        if report.results is not None else f"the sweep's best validation {report.metric}, not confirmed"
+    )
+    verdict = report.verdict.sentence if report.verdict is not None else "none: the choice was not tested."
+    return (
+        f"**Chosen setting** for `{report.name}`: trial {report.selected.trial_id}, "
+        f"{describe_settings(report.selected.settings, report.class_names)} ({how}).\n\n"
+        f"**Verdict:** {verdict}\n\nThe report: this run's artifacts, `report/report.html`."
+    )
+
+
 def _log_to_mlflow(uri: str, reports: list[DatasetReport], output_dir: Path) -> None:
-    from asymtune.tracking.mlflow_tracker import log_artifacts, set_parent_tags
+    from asymtune.tracking.mlflow_tracker import describe_run, log_artifacts, set_parent_tags
 
     for report in reports:
         if not report.mlflow_parent_run:
@@ -366,3 +385,4 @@ def _log_to_mlflow(uri: str, reports: list[DatasetReport], output_dir: Path) -> 
         log_artifacts(uri, report.mlflow_parent_run, files, artifact_path="report")
         if report.selected is not None:
             set_parent_tags(uri, report.mlflow_parent_run, {"asymtune.selected_trial": report.selected.trial_id})
+        describe_run(uri, report.mlflow_parent_run, parent_description(report))

@@ -33,6 +33,8 @@ class TrialSpec:
         decision_epochs: epochs where the trial may end (ASHA's rungs, the last epoch): it
             diagnoses and checkpoints there.
         checkpoint_every: epochs between other checkpoints.
+        system_metrics: report the trial's CPU, memory and GPU with every epoch's result
+            (``mlflow.system_metrics``).
     """
 
     dataset_name: str
@@ -45,6 +47,7 @@ class TrialSpec:
     space_path: str = ""
     decision_epochs: tuple[int, ...] = ()
     checkpoint_every: int = 1
+    system_metrics: bool = False
 
     def to_dict(self) -> dict[str, Any]:
         """Plain-Python form for the trial config (lists, not tuples)."""

@@ -7,7 +7,6 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import torch
@@ -15,6 +14,7 @@ import torch
 from asymtune.config import ConfigError
 from asymtune.data.base import SegmentationDataset
 from asymtune.data.loading import load_dataset
+from asymtune.data.locate import resolve_entry, resolve_root
 from asymtune.models import create_model
 from asymtune.paths import resolve_search_space
 from asymtune.search.space import BoundSpace, SearchSpace
@@ -49,7 +49,8 @@ def metric_names(class_names: tuple[str, ...]) -> list[str]:
 def dataset_entries(data: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
     """``data.sets`` (each with ``data.common`` under its own params) plus one entry per folder of
     ``data.root`` (named after the folder, with ``data.params`` and an absolute path, so that
-    trials in other working folders find it)."""
+    trials in other working folders find it; a relative root is looked up in ``$ASYMTUNE_DATA_DIR``,
+    then the current folder)."""
     common = dict(data.get("common") or {})
     sets = {
         name: {**dict(entry), "params": {**common, **dict(entry.get("params") or {})}}
@@ -61,11 +62,10 @@ def dataset_entries(data: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
     if roots is None:
         raise ConfigError("data.root is not set: expected the folder of a dataset (data=nnunet data.root=PATH)")
     for root in [roots] if isinstance(roots, (str, os.PathLike)) else list(roots):
-        path = Path(str(root)).expanduser().resolve()
-        if not path.is_dir():
-            raise ConfigError(
-                f"data.root={str(root)!r}: no such folder (expected a dataset folder holding dataset.json)"
-            )
+        try:  # a relative root: in $ASYMTUNE_DATA_DIR, then the current folder
+            path = resolve_root(str(root)).resolve()
+        except FileNotFoundError as error:
+            raise ConfigError(str(error)) from error
         if path.name in sets:
             raise ConfigError(f"data.root: two datasets are named {path.name!r}: expected folders with different names")
         params = dict(data.get("params") or {})
@@ -104,7 +104,9 @@ def plan_datasets(cfg: Mapping[str, Any]) -> list[DatasetPlan]:
         except ValueError as error:
             raise ConfigError(f"search space does not fit dataset {name!r}: {error}") from error
         _check_model(cfg["model"], dataset, name, train_config)
-        plans.append(DatasetPlan(name=name, spec=dict(spec), dataset=dataset, space=bound))
+        # trials run in other working folders: the entry they get names its folder absolutely
+        plans.append(DatasetPlan(name=name, spec=resolve_entry(spec, f"data.sets.{name}"), dataset=dataset,
+                                 space=bound))
     return plans
 
 

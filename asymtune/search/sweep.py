@@ -17,7 +17,7 @@ import logging
 import math
 import os
 import threading
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -29,15 +29,18 @@ from asymtune.results.layout import FIXED_KEY
 from asymtune.results.spec import TrialSpec
 from asymtune.results.storage import join_location
 from asymtune.search.plan import DatasetPlan
+from asymtune.search.progress import ProgressLine, tune_verbosity
 from asymtune.search.scheduler import FidelityCheckedASHA, RungDecisionRecorder
 from asymtune.search.space import BoundSpace
 from asymtune.search.storage import open_optuna_storage
 from asymtune.search.trainable import run_trial
+from asymtune.search.warm_start import EPOCHS_ATTR
 
 log = logging.getLogger(__name__)
 _REGISTRY_LOCK = threading.Lock()  # see _registered_trainable
 
-# A trial table rather than a wall of logs: Ray's classic reporter honours our columns, and the
+# At verbose >= 2, a trial table rather than a wall of logs: Ray's classic reporter honours our
+# columns (at the default verbose=1, asymtune.search.progress prints one line). The
 # snapshot warning is expected (checkpoints are kept to one per trial, which forces snapshots).
 os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")
 os.environ.setdefault("TUNE_WARN_EXCESSIVE_EXPERIMENT_CHECKPOINT_SYNC_THRESHOLD_S", "0")
@@ -57,9 +60,10 @@ class ResumableOptunaSearch(OptunaSearch):
       running, runs again and reports again. Optuna refuses a report to a finished trial
       (``UpdateFinishedTrialError``), which used to stop the resumed sweep; here the study keeps
       the value it already has and the sweep goes on. (``on_trial_complete`` already tolerates a
-      second ``tell``.)
+      second ``tell``.) A trial asked from Optuna but never recorded by Tune is taken over by the
+      next trial Tune asks for (:meth:`_orphan_trial`).
     - Each completed trial gets user attributes ``val/dice/<class>`` (what optuna-dashboard shows
-      beside the objective).
+      beside the objective) and ``epochs``, the epochs it trained (a warm start prefers full trials).
     - With ``constraint="no_class_below_baseline"``, each trial also gets Optuna constraints
       (:data:`CONSTRAINT_PREFIX` ``<class>``: the baseline's Dice minus its own; trials that end
       before the baseline count as feasible). Optuna's TPE reads them (``Trial.set_constraint``), so
@@ -87,6 +91,8 @@ class ResumableOptunaSearch(OptunaSearch):
         super().on_trial_complete(trial_id, result, error)
 
     def _annotate(self, ot_trial: optuna.Trial, result: dict[str, Any]) -> None:
+        if isinstance(result.get("training_iteration"), int):
+            ot_trial.set_user_attr(EPOCHS_ATTR, int(result["training_iteration"]))
         dice = {}
         for name in self._class_names[1:]:
             value = result.get(f"val/dice/{name}")
@@ -101,6 +107,30 @@ class ResumableOptunaSearch(OptunaSearch):
         for name in self._class_names[1:]:
             shortfall = reference[name] - dice[name] if name in reference and name in dice else 0.0
             ot_trial.set_constraint(f"{CONSTRAINT_PREFIX}{name}", shortfall)
+
+    def suggest(self, trial_id: str) -> dict[str, Any] | None:
+        if trial_id not in self._ot_trials:
+            orphan = self._orphan_trial()
+            if orphan is not None:
+                log.info("trial %s takes over Optuna trial %d, asked before the interruption and never run",
+                         trial_id, orphan.number)
+                self._ot_trials[trial_id] = orphan
+        return super().suggest(trial_id)
+
+    def _orphan_trial(self) -> optuna.Trial | None:
+        """A RUNNING trial of the study that no Tune trial of this searcher holds: asked by a driver that
+        was killed before Tune's experiment state recorded it. Resuming asks Tune for a new trial in
+        its place; it takes the orphan (and its sampled values) instead of asking Optuna for one more,
+        so a resumed study holds as many trials as an uninterrupted one and none stays RUNNING."""
+        study, space = self._ot_study, self._space
+        if study is None:
+            return None
+        names = set(space) if isinstance(space, dict) else None  # a define-by-run space re-asks its values
+        held = {ot_trial.number for ot_trial in self._ot_trials.values()}
+        for frozen in study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.RUNNING,)):
+            if frozen.number not in held and (names is None or set(frozen.distributions) == names):
+                return optuna.Trial(study, frozen._trial_id)
+        return None
 
     def on_trial_result(self, trial_id: str, result: dict[str, Any]) -> None:
         try:
@@ -154,6 +184,7 @@ def trial_spec_of(plan: DatasetPlan, cfg: Mapping[str, Any]) -> TrialSpec:
             epochs, int(scheduler["grace_period"]), float(scheduler["reduction_factor"])
         )),
         checkpoint_every=int(cfg["search"]["checkpoint_every"]),
+        system_metrics=bool(cfg["mlflow"]["system_metrics"]),
     )
 
 
@@ -179,10 +210,12 @@ def run_dataset_sweep(
     optuna_storage_url: str,
     study_name: str,
     callbacks: list[tune.Callback],
+    warm_points: Sequence[Mapping[str, Any]] = (),
 ) -> tuple[tune.ResultGrid, bool]:
     """Run (or resume) the sweep of one dataset; returns its results and whether it was resumed.
 
-    ``callbacks`` (the MLflow tracker) receive every trial event.
+    ``callbacks`` (the MLflow tracker) receive every trial event. ``warm_points`` (Optuna points
+    of :mod:`asymtune.search.warm_start`) run first, then the space's anchors that are not among them.
     """
     search = cfg["search"]
     resources = {"cpu": float(cfg["resources"]["cpu"]), "gpu": float(cfg["resources"]["gpu"])}
@@ -191,10 +224,13 @@ def run_dataset_sweep(
     if tune.Tuner.can_restore(path):
         log.info("resuming the sweep of %s from %s", plan.name, path)
         tuner = tune.Tuner.restore(path, trainable=trainable, resume_unfinished=True, resume_errored=True)
+        if tuner._local_tuner is not None:  # None with Ray Client (ray://): the stored output settings stay
+            _show_progress(tuner._local_tuner.get_run_config(), plan, cfg)  # verbose may change on a resume
         return tuner.fit(), True
 
     objective = cfg["objective"]
-    anchors = list(plan.space.anchor_points().values())
+    warm = [dict(point) for point in warm_points]
+    anchors = [*warm, *(point for point in plan.space.anchor_points().values() if point not in warm)]
     searcher = ResumableOptunaSearch(
         space=plan.space,
         metric=objective["metric"],
@@ -228,15 +264,13 @@ def run_dataset_sweep(
             trial_name_creator=trial_name,
             trial_dirname_creator=trial_name,
         ),
-        run_config=tune.RunConfig(
+        run_config=_show_progress(tune.RunConfig(
             name=plan.name,
             storage_path=storage_path,
             callbacks=[RungDecisionRecorder(scheduler), *callbacks],  # first: the loggers store its keys
             checkpoint_config=tune.CheckpointConfig(num_to_keep=int(search["checkpoints_to_keep"])),
             failure_config=tune.FailureConfig(max_failures=int(search["max_failures"])),
-            progress_reporter=_progress_reporter(plan, objective["metric"]),
-            verbose=int(cfg["verbose"]),
-        ),
+        ), plan, cfg),
     )
     return tuner.fit(), False
 
@@ -249,6 +283,24 @@ def _registered_trainable(resources: Mapping[str, float]) -> str:
     with _REGISTRY_LOCK:
         tune.register_trainable(run_trial.__name__, tune.with_resources(run_trial, dict(resources)))
     return run_trial.__name__
+
+
+def _show_progress(run_config: tune.RunConfig, plan: DatasetPlan, cfg: Mapping[str, Any]) -> tune.RunConfig:
+    """Set what the sweep shows in the terminal for ``verbose`` (:mod:`asymtune.search.progress`)
+    on ``run_config`` and return it: at 1, one progress line (a :class:`ProgressLine` callback, last);
+    at 2 and 3, Ray Tune's trial table; at 0, neither. A restored sweep's settings are replaced."""
+    verbose = int(cfg["verbose"])
+    objective = cfg["objective"]
+    callbacks = [callback for callback in run_config.callbacks or [] if not isinstance(callback, ProgressLine)]
+    if verbose == 1:
+        callbacks.append(ProgressLine(
+            plan.name, int(cfg["search"]["num_samples"]), str(objective["metric"]), str(objective["mode"]),
+            int(cfg["train"]["epochs"]),
+        ))
+    run_config.callbacks = callbacks
+    run_config.progress_reporter = _progress_reporter(plan, objective["metric"]) if verbose >= 2 else None
+    run_config.verbose = tune_verbosity(verbose)
+    return run_config
 
 
 def _progress_reporter(plan: DatasetPlan, objective: str) -> tune.CLIReporter:

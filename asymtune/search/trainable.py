@@ -9,7 +9,8 @@ histograms, so a trial's last result and checkpoint always carry them, whether A
 not. Between those epochs it checkpoints every ``checkpoint_every`` epochs; a restarted trial
 continues from its latest checkpoint. A trial first sets its process's niceness to
 ``ray.worker_niceness`` and reports the niceness it runs at (``sys/niceness``,
-:mod:`asymtune.search.priority`).
+:mod:`asymtune.search.priority`); with ``mlflow.system_metrics`` it also reports its CPU, memory and
+GPU (``system/...``, :mod:`asymtune.search.system_metrics`).
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ from asymtune.results.layout import DIAGNOSTICS_FILE, STATE_FILE
 from asymtune.results.spec import trial_settings, trial_spec
 from asymtune.search.faults import Faults
 from asymtune.search.priority import apply_worker_niceness, current_niceness
+from asymtune.search.system_metrics import SystemMetrics
 from asymtune.train.diagnostics import shift_metrics, split_distances
 from asymtune.train.factory import build_trainer
 from asymtune.train.trainer import EpochRecord
@@ -70,6 +72,7 @@ def run_trial(config: dict[str, Any]) -> None:
             trainer.load_state_dict(torch.load(Path(directory) / STATE_FILE, map_location="cpu", weights_only=True))
 
     decision_epochs = set(spec.decision_epochs)
+    system = SystemMetrics(trainer.device) if spec.system_metrics else None
 
     def report(record: EpochRecord) -> None:
         faults.check_epoch(record.epoch)
@@ -80,6 +83,8 @@ def run_trial(config: dict[str, Any]) -> None:
         metrics["sys/niceness"] = current_niceness()
         if trainer.device.type == "cuda":
             metrics["sys/gpu_peak_mb"] = torch.cuda.max_memory_allocated(trainer.device) / 2**20
+        if system is not None:
+            metrics.update(system.sample())
         diagnose = record.epoch in decision_epochs
         if not diagnose and record.epoch % spec.checkpoint_every:
             tune.report(metrics)

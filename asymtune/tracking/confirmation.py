@@ -5,6 +5,8 @@ A run is written in one go once its training is done (params, validation metrics
 ``weights/state.pt``) and only then tagged ``asymtune.confirm_status = trained``; the test metrics
 and the boundary distances are added after the selection (status ``tested``). A run without the
 status tag was interrupted while being written and is deleted before the confirmation resumes.
+Like a trial's run, each carries MLflow's source tags (the command line and git commit of the
+process that logged it) and the parent run's dataset input.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from mlflow.entities import Metric, Param
 from mlflow.tracking import MlflowClient
 
 from asymtune.tracking.mlflow_tracker import TAG_DATASET, TAG_PARENT, TAG_ROLE, TAG_SWEEP, TAG_TRIAL, _param_value
+from asymtune.tracking.source import source_tags
 
 ROLE = "confirmation"
 TAG_CONFIRM_ROLE = "asymtune.confirm_role"      # "candidate" or "baseline"
@@ -115,7 +118,8 @@ def log_trained(
     state: bytes,
     reused_trial: bool,
 ) -> ConfirmationRun:
-    """Write one trained confirmation model: params, validation metrics at ``step`` and weights.
+    """Write one trained confirmation model: params, validation metrics at ``step`` and weights;
+    the run also gets the source tags and the parent run's dataset inputs.
 
     Args:
         identity: ``{"sweep_id": ..., "dataset": ...}`` tags shared with the sweep's runs.
@@ -126,11 +130,14 @@ def log_trained(
         TAG_TRIAL: trial_id, TAG_SEED: str(seed), TAG_CONFIRM_ROLE: confirm_role,
         TAG_REUSED: "true" if reused_trial else "false",
     }
+    parent = client.get_run(parent_run_id)
     run = client.create_run(
-        _experiment_id(client, parent_run_id), run_name=f"{identity['dataset']}-confirm-{trial_id}-seed{seed}",
-        tags=tags,
+        str(parent.info.experiment_id), run_name=f"{identity['dataset']}-confirm-{trial_id}-seed{seed}",
+        tags={**source_tags(), **tags},
     )
     run_id = run.info.run_id
+    if parent.inputs is not None and parent.inputs.dataset_inputs:
+        client.log_inputs(run_id, datasets=list(parent.inputs.dataset_inputs))
     client.log_batch(
         run_id,
         params=[Param(k, _param_value(v)) for k, v in sorted(params.items())],

@@ -3,6 +3,14 @@
 All writes happen in the Tune driver (a :class:`ray.tune.Callback`), so trials on any node are
 tracked through the results they report, and the tracker finds its runs again by tags after a
 resume instead of creating duplicates.
+
+What the MLflow UI shows: the experiment is of the kind "custom model development" (its runs
+table, not the GenAI traces, is what it opens on); every run carries the source tags (the command
+line, the git commit: :mod:`asymtune.tracking.source`) and the dataset as a dataset input
+(:mod:`asymtune.tracking.datasets`); the parent run's description says what the sweep is and,
+once the report is built, the chosen setting and its verdict (:func:`describe_run`). Metrics
+named ``system/...`` (the trial's CPU, memory and GPU when ``mlflow.system_metrics`` is on) are
+MLflow's system metrics and appear in the run page's "System metrics" tab.
 """
 
 from __future__ import annotations
@@ -17,10 +25,13 @@ from typing import Any
 
 from mlflow.entities import Metric, Param, RunTag
 from mlflow.tracking import MlflowClient
+from mlflow.utils.mlflow_tags import MLFLOW_GIT_COMMIT, MLFLOW_RUN_NOTE, MLFLOW_SOURCE_NAME
 from ray import tune
 
 from asymtune.method.settings import AsymmetrySettings
 from asymtune.results.layout import FIXED_KEY, SETTINGS_KEY
+from asymtune.tracking.datasets import DatasetRecord
+from asymtune.tracking.source import source_tags
 
 log = logging.getLogger(__name__)
 TAG_SWEEP = "asymtune.sweep_id"
@@ -28,16 +39,23 @@ TAG_DATASET = "asymtune.dataset"
 TAG_TRIAL = "asymtune.trial_id"
 TAG_ROLE = "asymtune.role"
 TAG_PARENT = "mlflow.parentRunId"
-METRIC_PREFIXES = ("train/", "val/", "diag/", "sys/")
+TAG_EXPERIMENT_KIND = "mlflow.experimentKind"  # read by the MLflow 3 UI to choose the experiment's page
+EXPERIMENT_KIND = "custom_model_development"  # training runs (the other kind, genai_development: traces)
+METRIC_PREFIXES = ("train/", "val/", "diag/", "sys/", "system/")
 _MAX_BATCH = 900
 
 
 def get_or_create_experiment(client: MlflowClient, name: str, artifact_location: str | None) -> str:
-    """The id of experiment ``name``, created (with ``artifact_location``) if missing."""
+    """The id of experiment ``name``, created (with ``artifact_location``) if missing, and marked
+    as an experiment of training runs (``mlflow.experimentKind``) unless it already has a kind."""
     experiment = client.get_experiment_by_name(name)
-    if experiment is not None:
-        return str(experiment.experiment_id)
-    return str(client.create_experiment(name, artifact_location=artifact_location))
+    if experiment is None:
+        return str(client.create_experiment(
+            name, artifact_location=artifact_location, tags={TAG_EXPERIMENT_KIND: EXPERIMENT_KIND},
+        ))
+    if TAG_EXPERIMENT_KIND not in experiment.tags:
+        client.set_experiment_tag(experiment.experiment_id, TAG_EXPERIMENT_KIND, EXPERIMENT_KIND)
+    return str(experiment.experiment_id)
 
 
 def find_run(client: MlflowClient, experiment_id: str, tags: Mapping[str, str]) -> str | None:
@@ -96,6 +114,8 @@ class MLflowSweepTracker(tune.Callback):
         trial_params: maps a trial config to its flat params (per-class values readable).
         parent_artifacts: files logged on the parent run when it is created.
         flush_timeout_s: how long the end of the sweep waits for an unreachable server.
+        dataset: the dataset, logged as a dataset input of the parent run and of every trial run
+            (None: none logged).
     """
 
     def __init__(
@@ -110,6 +130,7 @@ class MLflowSweepTracker(tune.Callback):
         trial_params: Any,
         parent_artifacts: Sequence[str] = (),
         flush_timeout_s: float = 120.0,
+        dataset: DatasetRecord | None = None,
     ) -> None:
         self.tracking_uri = tracking_uri
         self.experiment_name = experiment_name
@@ -121,6 +142,8 @@ class MLflowSweepTracker(tune.Callback):
         self.trial_params = trial_params
         self.parent_artifacts = list(parent_artifacts)
         self.flush_timeout_s = flush_timeout_s
+        self.dataset = dataset
+        self.source_tags = source_tags()  # this process is the driver: its command line and commit
         self.parent_run_id: str | None = None
         self._child_runs: dict[str, str] = {}
         self._last_step: dict[str, int] = {}
@@ -153,16 +176,30 @@ class MLflowSweepTracker(tune.Callback):
         run_id = find_run(self.client, experiment_id, tags)
         if run_id is None:
             run = self.client.create_run(
-                experiment_id, run_name=f"sweep-{self.dataset_name}", tags={**tags, **self.parent_tags}
+                experiment_id, run_name=f"sweep-{self.dataset_name}",
+                tags={**tags, **self.source_tags, MLFLOW_RUN_NOTE: self._description(), **self.parent_tags},
             )
             run_id = run.info.run_id
             self.client.log_batch(
                 run_id, params=[Param(k, _param_value(v)) for k, v in sorted(self.parent_params.items())]
             )
+            self._log_dataset(run_id)
             for path in self.parent_artifacts:
                 self.client.log_artifact(run_id, path)
         self.parent_run_id = run_id
         return run_id
+
+    def _description(self) -> str:
+        """The parent run's description until the report replaces it (:func:`describe_run`)."""
+        return (
+            f"Sweep of dataset `{self.dataset_name}` (sweep {self.sweep_id}): one nested run per trial, then "
+            "one per confirmation training. The chosen setting and its verdict are written here when the "
+            f"report is built.\n\n{made_by(self.source_tags)}"
+        )
+
+    def _log_dataset(self, run_id: str) -> None:
+        if self.dataset is not None:
+            self.client.log_inputs(run_id, datasets=[self.dataset.to_input()])
 
     def setup(self, stop: Any = None, num_samples: int | None = None, total_num_samples: int | None = None,
               **info: Any) -> None:
@@ -225,16 +262,21 @@ class MLflowSweepTracker(tune.Callback):
             run = self.client.create_run(
                 experiment_id,
                 run_name=f"{self.dataset_name}-{trial_id}",
-                tags={**tags, TAG_SWEEP: self.sweep_id, TAG_DATASET: self.dataset_name, TAG_ROLE: "trial"},
+                tags={**tags, **self.source_tags, TAG_SWEEP: self.sweep_id, TAG_DATASET: self.dataset_name,
+                      TAG_ROLE: "trial"},
             )
             run_id = run.info.run_id
             params = self.trial_params(config)
             self.client.log_batch(run_id, params=[Param(k, _param_value(v)) for k, v in sorted(params.items())])
+            self._log_dataset(run_id)
             self._last_step[trial_id] = 0
         else:
             # Resumed trial: a restarted trial replays epochs after its last checkpoint; those
             # steps are already in MLflow and are not logged twice.
             self._last_step[trial_id] = _last_logged_step(self.client, run_id)
+            found = self.client.get_run(run_id)
+            if self.dataset is not None and not (found.inputs and found.inputs.dataset_inputs):
+                self._log_dataset(run_id)  # the server went away between creating the run and this
         self._child_runs[trial_id] = run_id
         return run_id
 
@@ -346,3 +388,25 @@ def set_parent_tags(tracking_uri: str, run_id: str, tags: Mapping[str, str]) -> 
     """Tag a parent run (the selected trial, ...)."""
     client = MlflowClient(tracking_uri=tracking_uri)
     client.log_batch(run_id, tags=[RunTag(k, str(v)) for k, v in tags.items()])
+
+
+def describe_run(tracking_uri: str, run_id: str, text: str) -> None:
+    """Set a run's description (Markdown, shown on the run page) to ``text`` followed by the
+    command and commit that made the run (:func:`made_by`)."""
+    client = MlflowClient(tracking_uri=tracking_uri)
+    client.set_tag(run_id, MLFLOW_RUN_NOTE, f"{text}\n\n{made_by(client.get_run(run_id).data.tags)}".strip())
+
+
+def made_by(tags: Mapping[str, str]) -> str:
+    """The command line and commit of a run's source tags, in words. The MLflow UI shows only the
+    source's last ``/``-separated part (it takes the command for a script's path), so the
+    description says it in full.
+
+    >>> made_by({"mlflow.source.name": "asymtune tune output_dir=/tmp/a",
+    ...          "mlflow.source.git.commit": "0123456789abcdef"})
+    'Made by `asymtune tune output_dir=/tmp/a` at commit 0123456789ab.'
+    """
+    command, commit = tags.get(MLFLOW_SOURCE_NAME), tags.get(MLFLOW_GIT_COMMIT)
+    if not command:
+        return ""
+    return f"Made by `{command}`" + (f" at commit {commit[:12]}." if commit else ".")

@@ -11,11 +11,10 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-import torch
-
 from asymtune.method import plot_logit_shift
 from asymtune.train.diagnostics import SUMMARY_KEYS, shift_metrics, split_distances
 from asymtune.train.factory import build_trainer
+from asymtune.train.weights import check_weights_file, load_weights
 
 SPLITS = ("val", "test")
 
@@ -26,16 +25,10 @@ def run_diagnose(
     """Boundary-distance summaries per class, training split against ``split``."""
     if split not in SPLITS:
         raise ValueError(f"--split {split!r}: expected one of {SPLITS}")
-    if not weights.is_file():
-        raise FileNotFoundError(f"--weights {weights}: no such file: expected a .pt state_dict or a trial state.pt")
+    check_weights_file(weights)  # before the dataset loads
     trainer = build_trainer(cfg)
     dataset = trainer.dataset
-    state = torch.load(weights, map_location="cpu", weights_only=True)
-    state = state["model"] if isinstance(state, dict) and "model" in state and "optimizer" in state else state
-    try:
-        trainer.model.load_state_dict(state)
-    except RuntimeError as error:
-        raise ValueError(f"--weights {weights} do not fit the model of the config: {str(error)[:300]}") from error
+    load_weights(trainer.model, weights)
     train = split_distances(trainer, dataset.train)
     held_out = split_distances(trainer, getattr(dataset, split))
     flat = shift_metrics(train, held_out, prefix="diag")

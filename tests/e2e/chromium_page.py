@@ -9,12 +9,14 @@ page loads (``Network.emulateNetworkConditions``), and every request the page ma
 from __future__ import annotations
 
 import base64
+import contextlib
 import json
 import os
 import shutil
 import subprocess
 import tempfile
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -96,8 +98,9 @@ class _Pipe:
             self.events.append(self._receive(deadline))
 
 
-def check_page(path: Path, width: int = 1280, chromium: str | None = None) -> PageCheck:
-    """Load ``path`` offline in headless Chromium and collect images, tables, console and requests."""
+@contextlib.contextmanager
+def open_chromium(chromium: str | None = None) -> Iterator[_Pipe]:
+    """Start headless Chromium with a fresh profile, driven over the DevTools pipe; closed on exit."""
     executable = chromium or find_chromium()
     if executable is None:
         raise FileNotFoundError("chromium not found: install Debian's chromium (make setup does)")
@@ -119,7 +122,7 @@ def check_page(path: Path, width: int = 1280, chromium: str | None = None) -> Pa
         os.close(from_browser_write)
         pipe = _Pipe(process, to_browser_write, from_browser_read)
         try:
-            return _inspect(pipe, Path(path).resolve().as_uri(), width)
+            yield pipe
         finally:
             try:
                 pipe.call("Browser.close", timeout=5)
@@ -132,6 +135,12 @@ def check_page(path: Path, width: int = 1280, chromium: str | None = None) -> Pa
                 process.wait()
             os.close(to_browser_write)
             os.close(from_browser_read)
+
+
+def check_page(path: Path, width: int = 1280, chromium: str | None = None) -> PageCheck:
+    """Load ``path`` offline in headless Chromium and collect images, tables, console and requests."""
+    with open_chromium(chromium) as pipe:
+        return _inspect(pipe, Path(path).resolve().as_uri(), width)
 
 
 def _inspect(pipe: _Pipe, url: str, width: int) -> PageCheck:

@@ -63,7 +63,8 @@ def test_smoke_sweep_on_datasets_given_by_path(cli, tmp_path: Path, datasets: li
     report = (output_dir / "report.md").read_text()
     for root in roots:
         exported = yaml.safe_load((output_dir / "configs" / f"{root.name}.yaml").read_text())
-        assert exported["data"]["source"] == "nnunet" and exported["data"]["params"]["root"] == str(root)
+        assert exported["data"]["source"] == "nnunet" and exported["data"]["root"] == root.name, "no absolute path"
+        assert exported["data"]["fingerprint"].startswith("files-sha256:") and "root" not in exported["data"]["params"]
         assert root.name in report
         results = sorted((output_dir / "ray_results" / root.name).glob("trial_*/result.json"))
         assert len(results) == 3

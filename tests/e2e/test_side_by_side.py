@@ -126,5 +126,6 @@ def test_two_datasets_sweep_side_by_side_then_confirm_and_report(tmp_path: Path,
     assert set(report["datasets"]) == set(DATASETS)
     assert all(report["datasets"][name]["confirmed"] for name in DATASETS)
     lines = result.stdout.splitlines()
-    for name in DATASETS:  # interleaved trial tables stay readable
-        assert f"[{name}] Number of trials: {TRIALS}/{TRIALS} ({TRIALS} TERMINATED)" in lines
+    for name in DATASETS:  # interleaved progress lines name their dataset, once
+        assert any(line.startswith(f"[{name}] {TRIALS}/{TRIALS} done, 0 running | best ") for line in lines), lines
+        assert not any(line.startswith(f"[{name}] [{name}]") for line in lines), lines

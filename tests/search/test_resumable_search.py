@@ -83,3 +83,36 @@ def test_without_a_constraint_no_constraint_is_recorded() -> None:
     searcher.on_trial_complete("t1", {METRIC: 0.5, "training_iteration": 1})
     (trial,) = searcher._ot_study.get_trials()
     assert trial.constraints == {} and "val/dice/organ" not in trial.user_attrs
+
+
+def _define_by_run(trial: optuna.Trial) -> None:
+    trial.suggest_float("margin", 0.0, 2.0)
+
+
+@pytest.mark.parametrize("space", [
+    {"margin": optuna.distributions.FloatDistribution(0.0, 2.0)},  # distributions
+    _define_by_run,  # a function, as the sweep's BoundSpace
+], ids=["distributions", "define_by_run"])
+def test_a_trial_asked_before_the_kill_is_taken_over_not_left_running(tmp_path, space) -> None:
+    """A driver killed after Optuna handed out a trial but before Tune's snapshot recorded it: the resumed
+    searcher (a fresh one on the same study, as after a restore) gives that trial's values to the next Tune
+    trial instead of asking for one more, so no trial stays RUNNING and the study has no extra trial."""
+    storage = f"sqlite:///{tmp_path / 'optuna.db'}"
+
+    def searcher() -> ResumableOptunaSearch:
+        return ResumableOptunaSearch(space=space, metric=METRIC, mode="max", study_name="s",
+                                     storage=optuna.storages.RDBStorage(storage),
+                                     sampler=optuna.samplers.RandomSampler(seed=0))
+
+    killed = searcher()
+    killed.suggest("t1")
+    killed.on_trial_complete("t1", {METRIC: 0.4, "training_iteration": 1})
+    asked = killed.suggest("t2")  # asked, then the driver dies before Tune records t2
+
+    resumed = searcher()  # the restored state knows t1 only
+    resumed._ot_trials = {"t1": killed._ot_trials["t1"]}
+    assert resumed.suggest("t2-new") == asked, "the orphan's values go to the new trial"
+    resumed.on_trial_complete("t2-new", {METRIC: 0.5, "training_iteration": 1})
+    states = [trial.state for trial in optuna.load_study(study_name="s", storage=storage).trials]
+    assert states == [optuna.trial.TrialState.COMPLETE] * 2
+    assert resumed.suggest("t3") != asked and len(optuna.load_study(study_name="s", storage=storage).trials) == 3
