@@ -1,12 +1,10 @@
-"""The built-in data shows the paper's phenomenon, and the authors' asymmetric defaults help.
-
-Slow (about 3 minutes on 2 cores): ``make test-slow`` or ``pytest -m slow``.
+"""The built-in data shows the paper's phenomenon: the baseline memorises the rare lesion and
+under-segments it on the test images. Slow (about 2 minutes on 2 cores): ``make test-slow`` or ``pytest -m slow``.
 """
 
 from __future__ import annotations
 
 import importlib.util
-import statistics
 from pathlib import Path
 
 import pytest
@@ -24,26 +22,19 @@ def _study():
     return module
 
 
-def test_baseline_overfits_the_lesion_and_asymmetric_focal_reduces_it() -> None:
+def test_the_baseline_overfits_the_lesion_on_every_seed() -> None:
+    """The phenomenon, seed by seed. (The authors' focal loss is not asserted to help: its gain on this
+    set is within the seeds' noise, docs/results.md gives the paired interval; a float-level change of
+    the loss's arithmetic turned the 3-seed mean gain of 0.019 into -0.006.)"""
     study = _study()
-    results = {}
-    for setting in ("baseline", "asym_focal"):
-        results[setting] = [
-            study.run_one({
-                "dataset": "synth_lesions", "data_seed": 0, "setting": setting, "seed": seed,
-                "model": {"name": "unet", "base_channels": 8, "depth": 3},
-                "train": {"epochs": 30, "iterations_per_epoch": 20, "batch_size": 8},
-            })
-            for seed in SEEDS
-        ]
-    for run in results["baseline"]:
+    for seed in SEEDS:
+        run = study.run_one({
+            "dataset": "synth_lesions", "data_seed": 0, "setting": "baseline", "seed": seed,
+            "model": {"name": "unet", "base_channels": 8, "depth": 3},
+            "train": {"epochs": 30, "iterations_per_epoch": 20, "batch_size": 8},
+        })
+        assert run["train/sensitivity/lesion"] > 0.95, "the training lesions are memorised"
         # the logit shift of method.md section 4: training voxels sit further from the boundary
         assert run["diag/median_train/lesion"] > run["diag/median_val/lesion"]
         # under-segmentation: test sensitivity clearly below test precision
         assert run["test/sensitivity/lesion"] < run["test/precision/lesion"] - 0.1
-
-    def mean(setting: str, key: str) -> float:
-        return statistics.mean(run[key] for run in results[setting])
-
-    assert mean("asym_focal", "test/dice/lesion") > mean("baseline", "test/dice/lesion")
-    assert mean("asym_focal", "diag/shift/lesion") < mean("baseline", "diag/shift/lesion")
