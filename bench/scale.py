@@ -10,7 +10,8 @@ every trial, never trained on). Three measurements, each in a fresh process, rep
 ``--repeats`` times round-robin (interleaved), reported as the median with its range:
 
 - **makespan**: ``asymtune tune`` on ``--datasets`` datasets x ``--trials`` trials on ``--slots``
-  logical CPUs (one per trial), against the ideal: the stand-in seconds of everything the run
+  logical CPUs (one per trial), every dataset side by side with ``slots / datasets`` concurrent
+  trials each, against the ideal: the stand-in seconds of everything the run
   trained (every epoch of every sweep trial, every confirmation training) / slots.
 - **growth**: one dataset, ``--growth`` trials each (same slots, shorter trials, no
   confirmation): the driver process's CPU seconds during the sweep per trial and per reported
@@ -115,8 +116,11 @@ def measure_makespan(args: argparse.Namespace, output_dir: Path) -> dict[str, An
     """``asymtune tune`` as a user runs it; its wall time against the ideal."""
     from asymtune.pipeline import run_tune
 
+    # every dataset side by side, the slots shared out: what a user of a cluster of `slots` GPUs would set
+    per_dataset = max(1, args.slots // args.datasets)
     cfg = tune_config(output_dir, args.datasets, args.trials, args.slots, args.epochs, args.epoch_seconds,
-                      args.grace_period)
+                      args.grace_period, [f"search.parallel_datasets={args.datasets}",
+                                          f"search.max_concurrent_trials={per_dataset}"])
     wall, cpu = time.perf_counter(), time.process_time()
     run_tune(cfg)
     wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
@@ -279,8 +283,10 @@ def render(args: argparse.Namespace, runs: Mapping[tuple[str, int], list[dict[st
         "sleep instead of training; everything else real; "
         f"median (min-max) of {repeats} interleaved repeat{'s' if repeats > 1 else ''})",
         "",
-        f"**Makespan**: {args.datasets} datasets x {args.trials} trials on {args.slots} slots, {args.epochs} epochs of "
-        f"{args.epoch_seconds:g} s (ASHA grace period {args.grace_period}), then the confirmation and the report",
+        f"**Makespan**: {args.datasets} datasets x {args.trials} trials on {args.slots} slots, all datasets side by "
+        f"side (`search.parallel_datasets={args.datasets}`, `search.max_concurrent_trials="
+        f"{max(1, args.slots // args.datasets)}`), {args.epochs} epochs of {args.epoch_seconds:g} s (ASHA grace "
+        f"period {args.grace_period}), each dataset's confirmation when its sweep ends, then the report",
         "",
         "| makespan s | ideal s (stand-in seconds / slots) | makespan / ideal | trial-epochs trained | "
         "confirmation trainings | driver CPU s |",

@@ -3,6 +3,7 @@ contract, trial records, stored boundary distances and where Ray Tune keeps a sw
 
 from asymtune.results.layout import (
     DIAGNOSTICS_FILE,
+    DIAGNOSTICS_PLOT,
     FIXED_KEY,
     MANIFEST,
     REPORT_JSON,
@@ -16,6 +17,7 @@ from asymtune.results.spec import TrialSpec, trial_settings, trial_spec
 
 __all__ = [
     "DIAGNOSTICS_FILE",
+    "DIAGNOSTICS_PLOT",
     "FIXED_KEY",
     "MANIFEST",
     "REPORT_JSON",

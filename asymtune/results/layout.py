@@ -11,7 +11,7 @@
 A trial's config holds the sweep's fixed part under :data:`FIXED_KEY`, its resolved per-class
 setting under :data:`SETTINGS_KEY` (so that nothing downstream needs the search space to read a
 trial) and Optuna's raw values at the top level. Its checkpoints hold :data:`STATE_FILE` and, at
-the epochs where it may end, :data:`DIAGNOSTICS_FILE`.
+the epochs where it may end, :data:`DIAGNOSTICS_FILE` and its histograms :data:`DIAGNOSTICS_PLOT`.
 """
 
 from __future__ import annotations
@@ -27,6 +27,7 @@ FIXED_KEY = "asymtune"
 SETTINGS_KEY = "settings"
 STATE_FILE = "state.pt"
 DIAGNOSTICS_FILE = "diagnostics.npz"
+DIAGNOSTICS_PLOT = "logit_shift.png"
 
 
 def read_manifest(output_dir: Path) -> dict[str, Any]:

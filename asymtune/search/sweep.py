@@ -28,6 +28,7 @@ from ray.tune.search.optuna import OptunaSearch
 from asymtune.results.layout import FIXED_KEY
 from asymtune.results.spec import TrialSpec
 from asymtune.results.storage import join_location
+from asymtune.search.history import trial_history_loggers
 from asymtune.search.plan import DatasetPlan
 from asymtune.search.progress import ProgressLine, tune_verbosity
 from asymtune.search.scheduler import FidelityCheckedASHA, RungDecisionRecorder
@@ -81,6 +82,15 @@ class ResumableOptunaSearch(OptunaSearch):
         self._class_names = tuple(class_names)
         self._constraint = constraint
         self._baseline_dice: dict[str, float] | None = None
+        self._no_orphans = False  # no orphan left: only a restored searcher can meet one
+
+    def restore(self, checkpoint_path: str) -> None:
+        super().restore(checkpoint_path)
+        self._no_orphans = False
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        self._no_orphans = False
 
     def on_trial_complete(self, trial_id: str, result: dict[str, Any] | None = None, error: bool = False) -> None:
         if result and trial_id in self._ot_trials and trial_id not in self._completed_trials:
@@ -109,12 +119,14 @@ class ResumableOptunaSearch(OptunaSearch):
             ot_trial.set_constraint(f"{CONSTRAINT_PREFIX}{name}", shortfall)
 
     def suggest(self, trial_id: str) -> dict[str, Any] | None:
-        if trial_id not in self._ot_trials:
+        if trial_id not in self._ot_trials and not self._no_orphans:
             orphan = self._orphan_trial()
             if orphan is not None:
                 log.info("trial %s takes over Optuna trial %d, asked before the interruption and never run",
                          trial_id, orphan.number)
                 self._ot_trials[trial_id] = orphan
+            else:  # every trial asked from now on is held by this searcher: no need to read the study again
+                self._no_orphans = True
         return super().suggest(trial_id)
 
     def _orphan_trial(self) -> optuna.Trial | None:
@@ -267,7 +279,9 @@ def run_dataset_sweep(
         run_config=_show_progress(tune.RunConfig(
             name=plan.name,
             storage_path=storage_path,
-            callbacks=[RungDecisionRecorder(scheduler), *callbacks],  # first: the loggers store its keys
+            # RungDecisionRecorder first: the loggers store its keys; the JSON and CSV loggers keep a
+            # retried trial's history (asymtune.search.history)
+            callbacks=[RungDecisionRecorder(scheduler), *callbacks, *trial_history_loggers()],
             checkpoint_config=tune.CheckpointConfig(num_to_keep=int(search["checkpoints_to_keep"])),
             failure_config=tune.FailureConfig(max_failures=int(search["max_failures"])),
         ), plan, cfg),

@@ -4,9 +4,10 @@ The trial's config is the trial contract of :mod:`asymtune.results.spec`: the sw
 (:class:`~asymtune.results.spec.TrialSpec`), the resolved per-class setting and Optuna's raw values.
 Every epoch reports the validation metrics. At each epoch where the trial may end (ASHA's rungs,
 the last epoch) it also reports the logit-shift diagnostics (``diag/...``) and a checkpoint holding
-the model state and the boundary distances (``diagnostics.npz``) from which the driver draws the
-histograms, so a trial's last result and checkpoint always carry them, whether ASHA stopped it or
-not. Between those epochs it checkpoints every ``checkpoint_every`` epochs; a restarted trial
+the model state, the boundary distances (``diagnostics.npz``) and their histograms
+(``logit_shift.png``, drawn here in the trial so that the driver only copies files; not drawn by
+a simulated trial), so a trial's last result and checkpoint always carry them, whether ASHA stopped
+it or not. Between those epochs it checkpoints every ``checkpoint_every`` epochs; a restarted trial
 continues from its latest checkpoint. A trial first sets its process's niceness to
 ``ray.worker_niceness`` and reports the niceness it runs at (``sys/niceness``,
 :mod:`asymtune.search.priority`); with ``mlflow.system_metrics`` it also reports its CPU, memory and
@@ -26,8 +27,9 @@ import torch
 from ray import tune
 
 from asymtune.data.loading import load_dataset
+from asymtune.method import plot_logit_shift
 from asymtune.results.distances import save_distances
-from asymtune.results.layout import DIAGNOSTICS_FILE, STATE_FILE
+from asymtune.results.layout import DIAGNOSTICS_FILE, DIAGNOSTICS_PLOT, STATE_FILE
 from asymtune.results.spec import trial_settings, trial_spec
 from asymtune.search.faults import Faults
 from asymtune.search.priority import apply_worker_niceness, current_niceness
@@ -72,6 +74,9 @@ def run_trial(config: dict[str, Any]) -> None:
             trainer.load_state_dict(torch.load(Path(directory) / STATE_FILE, map_location="cpu", weights_only=True))
 
     decision_epochs = set(spec.decision_epochs)
+    # A scale benchmark's stand-in trial draws no histogram: it is trial-side work, on a cluster done on the
+    # trial's own node, which the simulation's many logical slots on few cores would otherwise serialise.
+    simulated = trainer.config.simulate_epoch_seconds > 0
     system = SystemMetrics(trainer.device) if spec.system_metrics else None
 
     def report(record: EpochRecord) -> None:
@@ -94,7 +99,11 @@ def run_trial(config: dict[str, Any]) -> None:
             if diagnose:
                 train_distances = split_distances(trainer, dataset.train)
                 val_distances = split_distances(trainer, dataset.val, trainer.last_val_logits)
-                save_distances({"train": train_distances, "val": val_distances}, Path(directory) / DIAGNOSTICS_FILE)
+                distances = {"train": train_distances, "val": val_distances}
+                save_distances(distances, Path(directory) / DIAGNOSTICS_FILE)
+                if not simulated:
+                    plot_logit_shift({f"trial {tune.get_context().get_trial_id()}": distances},
+                                     Path(directory) / DIAGNOSTICS_PLOT)
                 metrics.update(shift_metrics(train_distances, val_distances))
             tune.report(metrics, checkpoint=tune.Checkpoint.from_directory(directory))
 

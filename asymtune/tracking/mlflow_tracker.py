@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import logging
 import math
-import tempfile
 import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -43,6 +42,7 @@ TAG_EXPERIMENT_KIND = "mlflow.experimentKind"  # read by the MLflow 3 UI to choo
 EXPERIMENT_KIND = "custom_model_development"  # training runs (the other kind, genai_development: traces)
 METRIC_PREFIXES = ("train/", "val/", "diag/", "sys/", "system/")
 _MAX_BATCH = 900
+_PAGE = 1000  # runs per page of a search
 
 
 def get_or_create_experiment(client: MlflowClient, name: str, artifact_location: str | None) -> str:
@@ -118,6 +118,9 @@ class MLflowSweepTracker(tune.Callback):
             (None: none logged).
     """
 
+    _existing: dict[str, str] | None = None  # class defaults: a snapshot of an older tracker lacks them
+    _experiment_id: str | None = None
+
     def __init__(
         self,
         tracking_uri: str,
@@ -149,10 +152,13 @@ class MLflowSweepTracker(tune.Callback):
         self._last_step: dict[str, int] = {}
         self._outbox: list[tuple[Any, ...]] = []
         self._client: MlflowClient | None = None
+        self._existing: dict[str, str] | None = None  # trial id -> run id found in MLflow, read once per driver
+        self._experiment_id: str | None = None
 
     def __getstate__(self) -> dict[str, Any]:
         state = self.__dict__.copy()
         state["_client"] = None
+        state["_existing"] = None  # a restored driver reads the runs again: some may be newer than the snapshot
         return state
 
     @property
@@ -217,6 +223,7 @@ class MLflowSweepTracker(tune.Callback):
             try:
                 self._send(self._outbox[0])
             except Exception as error:  # connection refused, 5xx, timeouts: retry later
+                self._existing = None  # a run may have been created without our hearing it: look again
                 log.warning(
                     "MLflow at %s did not accept an event (%s: %s); %d events wait and will be retried",
                     self.tracking_uri, type(error).__name__, str(error)[:200], len(self._outbox),
@@ -255,15 +262,18 @@ class MLflowSweepTracker(tune.Callback):
         if trial_id in self._child_runs:
             return self._child_runs[trial_id]
         parent = self.ensure_parent_run()
-        experiment_id = self.client.get_run(parent).info.experiment_id
-        tags = {TAG_PARENT: parent, TAG_TRIAL: trial_id}
-        run_id = find_run(self.client, experiment_id, tags)
+        if self._experiment_id is None:
+            self._experiment_id = str(self.client.get_run(parent).info.experiment_id)
+        experiment_id = self._experiment_id
+        if self._existing is None:
+            self._existing = self._trial_runs(experiment_id, parent)
+        run_id = self._existing.get(trial_id)
         if run_id is None:
             run = self.client.create_run(
                 experiment_id,
                 run_name=f"{self.dataset_name}-{trial_id}",
-                tags={**tags, **self.source_tags, TAG_SWEEP: self.sweep_id, TAG_DATASET: self.dataset_name,
-                      TAG_ROLE: "trial"},
+                tags={TAG_PARENT: parent, TAG_TRIAL: trial_id, **self.source_tags, TAG_SWEEP: self.sweep_id,
+                      TAG_DATASET: self.dataset_name, TAG_ROLE: "trial"},
             )
             run_id = run.info.run_id
             params = self.trial_params(config)
@@ -280,6 +290,22 @@ class MLflowSweepTracker(tune.Callback):
         self._child_runs[trial_id] = run_id
         return run_id
 
+    def _trial_runs(self, experiment_id: str, parent: str) -> dict[str, str]:
+        """The oldest active run under ``parent`` per trial id (what :func:`find_run` would find), read in
+        one paged search instead of one search per trial: a sweep of n trials costs O(n), not O(n^2)."""
+        query = f"tags.`{TAG_PARENT}` = '{parent}'"
+        runs: dict[str, str] = {}
+        token = None
+        while True:
+            page = self.client.search_runs([experiment_id], filter_string=query, max_results=_PAGE,
+                                           order_by=["attributes.start_time ASC"], page_token=token)
+            for run in page:
+                if TAG_TRIAL in run.data.tags:
+                    runs.setdefault(str(run.data.tags[TAG_TRIAL]), run.info.run_id)
+            token = page.token
+            if not token:
+                return runs
+
     def on_trial_start(self, iteration: int, trials: list[Any], trial: Any, **info: Any) -> None:
         self._post("start", str(trial.trial_id), dict(trial.config))
 
@@ -295,24 +321,19 @@ class MLflowSweepTracker(tune.Callback):
         self._post("metrics", str(trial.trial_id), dict(trial.config), step, int(time.time() * 1000), values)
 
     def _log_diagnostics(self, trial_id: str, checkpoint: Any, run_id: str) -> None:
-        """Histograms of the boundary distances in the trial's latest checkpoint, as an artifact."""
-        from asymtune.method import plot_logit_shift
-        from asymtune.results.distances import load_distances
-        from asymtune.results.layout import DIAGNOSTICS_FILE
+        """The boundary distances and their histograms in the trial's latest checkpoint (both drawn
+        by the trial, :mod:`asymtune.search.trainable`), as artifacts: the driver only copies files."""
+        from asymtune.results.layout import DIAGNOSTICS_FILE, DIAGNOSTICS_PLOT
 
         if checkpoint is None:
             return
         try:
             with checkpoint.as_directory() as directory:
-                source = Path(directory) / DIAGNOSTICS_FILE
-                if not source.is_file():
-                    return
-                distances = load_distances(source)
-                with tempfile.TemporaryDirectory() as out:
-                    path = plot_logit_shift({f"trial {trial_id}": distances}, Path(out) / "logit_shift.png")
-                    self.client.log_artifact(run_id, str(path), artifact_path="diagnostics")
-                    self.client.log_artifact(run_id, str(source), artifact_path="diagnostics")
-        except (OSError, ValueError, KeyError) as error:  # a plot must never fail a sweep
+                for name in (DIAGNOSTICS_PLOT, DIAGNOSTICS_FILE):
+                    source = Path(directory) / name
+                    if source.is_file():
+                        self.client.log_artifact(run_id, str(source), artifact_path="diagnostics")
+        except (OSError, ValueError, KeyError) as error:  # diagnostics must never fail a sweep
             log.warning("diagnostics of trial %s not logged: %s", trial_id, error)
 
     def _finish(self, trial: Any, status: str) -> None:

@@ -116,3 +116,33 @@ def test_a_trial_asked_before_the_kill_is_taken_over_not_left_running(tmp_path, 
     states = [trial.state for trial in optuna.load_study(study_name="s", storage=storage).trials]
     assert states == [optuna.trial.TrialState.COMPLETE] * 2
     assert resumed.suggest("t3") != asked and len(optuna.load_study(study_name="s", storage=storage).trials) == 3
+
+
+def test_a_restored_searcher_looks_for_orphans_again_though_the_saved_one_had_stopped_looking(tmp_path) -> None:
+    """The searcher reads the study for orphans only until it finds none (each read costs a query of every
+    RUNNING trial). The flag must not survive a snapshot: a searcher restored from a snapshot taken when it
+    had stopped looking (Tune's ``save``/``restore``, or a pickle round trip) still takes the orphan over."""
+    import pickle
+
+    storage = f"sqlite:///{tmp_path / 'optuna.db'}"
+
+    def searcher() -> ResumableOptunaSearch:
+        return ResumableOptunaSearch(space={"margin": optuna.distributions.FloatDistribution(0.0, 2.0)},
+                                     metric=METRIC, mode="max", study_name="s",
+                                     storage=optuna.storages.RDBStorage(storage),
+                                     sampler=optuna.samplers.RandomSampler(seed=0))
+
+    killed = searcher()
+    killed.suggest("t1")
+    killed.on_trial_complete("t1", {METRIC: 0.4, "training_iteration": 1})
+    assert killed._no_orphans, "after a look that found none, the searcher stops reading the study"
+    snapshot = tmp_path / "searcher.pkl"
+    killed.save(str(snapshot))  # Tune's experiment snapshot, taken before t2 was asked
+    pickled = pickle.dumps(killed)
+    asked = killed.suggest("t2")  # asked, then the driver dies
+
+    restored = searcher()
+    restored.restore(str(snapshot))
+    assert restored.suggest("t2-new") == asked
+    unpickled = pickle.loads(pickled)
+    assert not unpickled._no_orphans
