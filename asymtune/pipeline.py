@@ -38,6 +38,7 @@ import contextlib
 import functools
 import json
 import logging
+import math
 import os
 import threading
 import time
@@ -155,8 +156,8 @@ def run_tune(cfg: Mapping[str, Any]) -> float:
     """Run the whole product on a resolved ``conf/tune.yaml``.
 
     Returns:
-        the mean over datasets of the selected trials' validation objective (NaN when nothing
-        was selected).
+        the mean over datasets of the selected settings' validation objective
+        (:func:`mean_selected_objective`; NaN when nothing was selected).
     """
     check_tune_config(cfg)  # 1. check: values and cross-field rules, before anything is prepared
     quiet_terminal(int(cfg["verbose"]))  # at the default verbose=1: one progress line per dataset, no INFO chatter
@@ -175,7 +176,7 @@ def run_tune(cfg: Mapping[str, Any]) -> float:
         log.info("writing the report and the exported configs of %d datasets", len(plans))
     reports = build_report(output_dir) if cfg["report"]["enabled"] else []  # 5. report and export
     print(f"asymtune: report at {output_dir / 'report.html'}; configs in {output_dir / 'configs'}")
-    return _mean_objective(reports, str(cfg["objective"]["metric"]))
+    return mean_selected_objective(reports, str(cfg["objective"]["metric"]))
 
 
 def run_dataset(context: SweepContext, plan: DatasetPlan) -> Confirmation | str | None:
@@ -448,6 +449,18 @@ def confirm_swept_dataset(context: SweepContext, name: str) -> Confirmation | st
 
 
 # ------------------------------------------------------------------------------------ 5. report
-def _mean_objective(reports: list[DatasetReport], metric: str) -> float:
-    values = [r.selected.objective(metric) for r in reports if r.selected is not None]
-    return float(sum(values) / len(values)) if values else float("nan")
+def selected_objective(report: DatasetReport, metric: str) -> float:
+    """The selected setting's validation ``metric``: the mean over its confirmed models' seeds when the
+    confirmation ran (a rival that won, e.g. the logit offset, has no sweep trial whose history holds
+    it), else its sweep trial's last value; NaN when there is none."""
+    confirmed = report.results.summaries.get("selected", {}) if report.results is not None else {}
+    if metric in confirmed:
+        return float(confirmed[metric].mean)
+    return report.selected.objective(metric) if report.selected is not None else math.nan
+
+
+def mean_selected_objective(reports: list[DatasetReport], metric: str) -> float:
+    """The mean over datasets of :func:`selected_objective` (datasets without a finite value left out;
+    NaN when none has one)."""
+    values = [value for value in (selected_objective(r, metric) for r in reports) if math.isfinite(value)]
+    return float(sum(values) / len(values)) if values else math.nan
