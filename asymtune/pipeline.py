@@ -59,9 +59,10 @@ from asymtune.report.build import build_report
 from asymtune.report.export import dataset_fingerprint
 from asymtune.report.render import DatasetReport
 from asymtune.results.layout import MANIFEST, RESOLVED_CONFIG, write_manifest
+from asymtune.results.sqlite import local_sqlite_in_wal_mode
 from asymtune.results.storage import check_storage, resolve_storage_path
 from asymtune.search.plan import DatasetPlan, plan_datasets
-from asymtune.search.priority import priority_runtime_env, warn_if_unreachable
+from asymtune.search.priority import local_worker_priority, priority_runtime_env, warn_if_unreachable
 from asymtune.search.progress import quiet_terminal
 from asymtune.search.storage import open_optuna_storage
 from asymtune.search.sweep import experiment_path, run_dataset_sweep
@@ -241,6 +242,7 @@ def start_sweep(
 ) -> SweepContext:
     """Create the output folder, check the stores, start Ray, write the resolved config and the
     manifest (keeping the sweep id of an interrupted run)."""
+    local_sqlite_in_wal_mode()  # the default stores, before MLflow or Optuna opens them
     os.environ["MLFLOW_HTTP_REQUEST_MAX_RETRIES"] = str(int(cfg["mlflow"]["request_retries"]))
     os.environ["MLFLOW_HTTP_REQUEST_TIMEOUT"] = str(int(cfg["mlflow"]["request_timeout_s"]))
     tracking_uri, artifact_location = _tracking(cfg, output_dir)
@@ -349,21 +351,22 @@ def start_ray(ray_cfg: Mapping[str, Any]) -> None:
 
     if ray.is_initialized():
         return
-    runtime_env = priority_runtime_env(ray_cfg["worker_niceness"])  # the trials' niceness, on every node
     if ray_cfg["address"]:
         ray.init(
             address=ray_cfg["address"], logging_level=logging.WARNING,
-            log_to_driver=bool(ray_cfg["log_to_driver"]), runtime_env=runtime_env,
+            log_to_driver=bool(ray_cfg["log_to_driver"]),
+            runtime_env=priority_runtime_env(ray_cfg["worker_niceness"]),  # the trials' niceness, on every node
         )
     else:
         warn_if_unreachable(ray_cfg["worker_niceness"])  # local workers inherit this process's privileges
-        ray.init(
-            address="local",  # a new runtime, even where `ray start` left /tmp/ray/ray_current_cluster
-            num_cpus=ray_cfg["num_cpus"],
-            include_dashboard=bool(ray_cfg["include_dashboard"]),
-            logging_level=logging.WARNING,
-            log_to_driver=bool(ray_cfg["log_to_driver"]), runtime_env=runtime_env,
-        )
+        with local_worker_priority(ray_cfg["worker_niceness"]):  # the raylet started here passes it on
+            ray.init(
+                address="local",  # a new runtime, even where `ray start` left /tmp/ray/ray_current_cluster
+                num_cpus=ray_cfg["num_cpus"],
+                include_dashboard=bool(ray_cfg["include_dashboard"]),
+                logging_level=logging.WARNING,
+                log_to_driver=bool(ray_cfg["log_to_driver"]),
+            )
 
 
 # ------------------------------------------------------------------------------------- 4. sweep

@@ -49,3 +49,30 @@ def describe_machine() -> str:
 
 def now_utc() -> str:
     return datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+
+
+def _cpu_times() -> tuple[int, int] | None:
+    """(idle, total) jiffies of all cores since boot, from /proc/stat; None where there is none."""
+    try:
+        fields = [int(value) for value in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    except (OSError, ValueError):
+        return None
+    return fields[3] + fields[4], sum(fields)  # idle + iowait
+
+
+class BusyCores:
+    """The share of the machine's CPU time (all cores) that was busy between enter and exit.
+
+    ``busy`` is None where /proc/stat cannot be read. Counts every process: the driver, Ray's
+    daemons, the trial processes and anything else that ran.
+    """
+
+    def __enter__(self) -> BusyCores:
+        self._start = _cpu_times()
+        self.busy: float | None = None
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        end = _cpu_times()
+        if self._start is not None and end is not None and end[1] > self._start[1]:
+            self.busy = 1.0 - (end[0] - self._start[0]) / (end[1] - self._start[1])

@@ -14,8 +14,9 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+from asymtune.confirm.jobs import Job
 from asymtune.confirm.options import DecisionOptions
-from asymtune.confirm.retrain import Confirmation, Job, read_confirmation
+from asymtune.confirm.retrain import Confirmation, read_confirmation
 from asymtune.confirm.select import class_dice, classes_disagree, find_baseline, pareto_front, select_best
 from asymtune.confirm.verdict import decide, held_out_metric
 from asymtune.method import logit_shift_summary, plot_logit_shift

@@ -2,7 +2,7 @@
 to the interval over seeds that the verdict uses.
 
 Each tested confirmation run holds every test case's Dice per class as a metric series
-(:data:`asymtune.tracking.confirmation.CASE_SERIES`, the case's index as the step). Per run, the mean
+(:data:`asymtune.results.layout.CASE_SERIES`, the case's index as the step). Per run, the mean
 over foreground classes gives one value per case; the selected and baseline runs of each seed pair
 them; :func:`asymtune.confirm.stats.paired_bootstrap` resamples the cases.
 """
@@ -16,7 +16,8 @@ import numpy as np
 
 from asymtune.confirm.stats import paired_bootstrap
 from asymtune.report.results import ConfirmedResults
-from asymtune.tracking.confirmation import CASE_SERIES, metric_series
+from asymtune.results.layout import CASE_SERIES
+from asymtune.tracking.confirmation import metric_series
 
 METRIC = "mean foreground Dice per test case"
 

@@ -16,7 +16,8 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from asymtune.confirm.retrain import OFFSET_RIVAL, Confirmation
+from asymtune.confirm.jobs import OFFSET_RIVAL
+from asymtune.confirm.retrain import Confirmation
 from asymtune.confirm.rivals import RIVALS
 from asymtune.confirm.stats import paired_difference, t_summary
 from asymtune.report.results import ConfirmedResults

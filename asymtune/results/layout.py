@@ -28,6 +28,9 @@ SETTINGS_KEY = "settings"
 STATE_FILE = "state.pt"
 DIAGNOSTICS_FILE = "diagnostics.npz"
 DIAGNOSTICS_PLOT = "logit_shift.png"
+CASE_SERIES = "test/per_case/dice"
+"""``<CASE_SERIES>/<class>``: each test case's Dice in a confirmation run's MLflow metrics, logged with the
+case's index as the step (a series, read with :func:`asymtune.tracking.confirmation.metric_series`)."""
 
 
 def read_manifest(output_dir: Path) -> dict[str, Any]:

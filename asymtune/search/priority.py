@@ -7,9 +7,11 @@ only the CPU time no one else wants (a sweep beside another study ran three time
 
 asymtune sets ``ray.worker_niceness`` in two steps:
 
-1. the driver starts or joins Ray with a job runtime environment (:func:`priority_runtime_env`)
+1. the driver joins a cluster with a job runtime environment (:func:`priority_runtime_env`)
    in which Ray leaves the workers at the raylet's niceness (``RAY_worker_niceness=0``) and which
    carries the niceness asked for (:data:`NICENESS_ENV`) to every worker of the job, on every node;
+   a local runtime it starts gets the same variables from the driver's environment
+   (:func:`local_worker_priority`), which its raylet passes to the workers it starts;
 2. each trial and each confirmation training sets its own process's niceness to exactly that
    value as it starts (:func:`apply_worker_niceness`, :func:`with_worker_priority`).
 
@@ -21,11 +23,12 @@ before any trial starts (:func:`warn_if_unreachable`).
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import logging
 import os
 import resource
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -41,16 +44,38 @@ _warned = False  # a worker process warns once, however many trials it runs
 T = TypeVar("T")
 
 
+def priority_env_vars(niceness: int | None) -> dict[str, str]:
+    """The environment variables that give a job's workers ``niceness``: Ray leaves them at the
+    raylet's niceness and :func:`apply_worker_niceness` sets it (none for ``niceness=None``).
+
+    >>> priority_env_vars(0)
+    {'RAY_worker_niceness': '0', 'ASYMTUNE_WORKER_NICENESS': '0'}
+    """
+    return {} if niceness is None else {RAY_NICENESS_ENV: "0", NICENESS_ENV: str(int(niceness))}
+
+
 def priority_runtime_env(niceness: int | None) -> dict[str, Any] | None:
     """The runtime environment (``ray.init(runtime_env=...)``) that gives the job's workers
-    ``niceness``; None (leave it to Ray) for ``niceness=None``.
+    ``niceness`` on every node of a cluster; None (leave it to Ray) for ``niceness=None``."""
+    env_vars = priority_env_vars(niceness)
+    return {"env_vars": env_vars} if env_vars else None
 
-    >>> priority_runtime_env(0)
-    {'env_vars': {'RAY_worker_niceness': '0', 'ASYMTUNE_WORKER_NICENESS': '0'}}
-    """
-    if niceness is None:
-        return None
-    return {"env_vars": {RAY_NICENESS_ENV: "0", NICENESS_ENV: str(int(niceness))}}
+
+@contextlib.contextmanager
+def local_worker_priority(niceness: int | None) -> Iterator[None]:
+    """Within the block, this process's environment carries :func:`priority_env_vars`: a local Ray
+    runtime started in it passes them from its raylet to every worker, without a runtime
+    environment (whose set-up adds a process and an agent call to every worker's start)."""
+    saved = {key: os.environ.get(key) for key in (RAY_NICENESS_ENV, NICENESS_ENV)}
+    os.environ.update(priority_env_vars(niceness))
+    try:
+        yield
+    finally:
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
 
 
 def current_niceness() -> int:

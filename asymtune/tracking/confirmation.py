@@ -25,6 +25,7 @@ from typing import Any
 from mlflow.entities import Metric, Param
 from mlflow.tracking import MlflowClient
 
+from asymtune.results.layout import CASE_SERIES
 from asymtune.tracking.mlflow_tracker import TAG_DATASET, TAG_PARENT, TAG_ROLE, TAG_SWEEP, TAG_TRIAL, _param_value
 from asymtune.tracking.source import source_tags
 
@@ -37,9 +38,6 @@ TAG_REGISTERED = "asymtune.registered_model"    # "<name>/<version>"
 STATE_ARTIFACT = "weights/state.pt"  # not under "model/": MLflow 3 treats that folder as the logged model
 DISTANCES_ARTIFACT = "diagnostics/distances.npz"
 _FLUENT_LOCK = threading.Lock()  # datasets side by side are threads of one driver
-CASE_SERIES = "test/per_case/dice"
-"""``<CASE_SERIES>/<class>``: each test case's Dice, logged with the case's index as the step (a
-series, read with :func:`metric_series`; left out of :attr:`ConfirmationRun.metrics`)."""
 
 
 @dataclass

@@ -32,8 +32,9 @@ def test_a_measurement_runs_bare_ray_tune_in_its_own_process(bench_module) -> No
 def test_the_block_gives_medians_ranges_and_verdicts(bench_module) -> None:
     scale = bench_module("scale")
     args = scale.parse_arguments(["--growth", "10", "40", "--layers-trials", "10"])
-    makespan = [{"wall": w, "ideal": 100.0, "ratio": w / 100, "trial_epochs": 50, "confirm_trainings": 4,
-                 "driver_cpu": 9.0} for w in (104.0, 108.0, 120.0)]
+    makespan = [{"wall": w, "ideal": 100.0, "ratio": w / 100, "bound": 102.0, "bound_ratio": w / 102,
+                 "trial_epochs": 50, "confirm_trainings": 4, "driver_cpu": 9.0, "busy": busy}
+                for w, busy in ((104.0, 0.5), (108.0, 0.75), (120.0, None))]
     growth = {
         size: [{"trial_epochs": 2 * size, "sweep_wall": 10.0, "sweep_cpu": cost * size, "cpu_per_trial": cost,
                 "cpu_per_result": cost / 2, "report_wall": 0.5, "report_cpu": 0.4} for cost in costs]
@@ -46,7 +47,19 @@ def test_the_block_gives_medians_ranges_and_verdicts(bench_module) -> None:
     block = "\n".join(scale.render(args, runs, "python bench/scale.py"))
     assert block.startswith("Command: `python bench/scale.py`")
     assert "median (min-max) of 3 interleaved repeats" in block
-    assert "makespan / ideal: 1.08 (1.04-1.20), met (goal <= 1.10)" in block
+    assert ("makespan / ideal: 1.08 (1.04-1.20), met (goal <= 1.10); "
+            "over the critical-path bound: 1.06 (1.02-1.18)") in block
+    assert "| 102 (102-102) | 1.06 (1.02-1.18) |" in block and "| 62 (50-75) |" in block  # busy: 2 repeats read it
     assert "at 40 trials / at 10: 2.00 (1.50-2.50), NOT met (goal <= 1.50)" in block
     assert "whole command wall time: 1.20 (1.20-1.20), NOT met (goal <= 1.10)" in block
     assert "715 s" in block  # Ray Tune's own benchmark as the anchor
+
+
+def test_the_critical_path_is_the_longest_datasets_sweep_then_its_race_rounds(bench_module) -> None:
+    scale = bench_module("scale")
+    per_dataset = {
+        "a": {"trial_epochs": 40, "seeds": 2},  # 40 epochs x 2 s / 4 slots = 20 s, then 1 round of 10 x 2 s
+        "b": {"trial_epochs": 20, "seeds": 4},  # 10 s, then rounds for seeds {0, 1}, 2 and 3: 3 x 20 s
+    }
+    assert scale.critical_path(per_dataset, slots_each=4, first_seeds=2, epochs=10, epoch_seconds=2.0) == 70.0
+    assert scale.critical_path({"a": per_dataset["a"]}, 4, 2, 10, 2.0) == 40.0

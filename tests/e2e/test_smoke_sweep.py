@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sqlite3
 from pathlib import Path
 
 import optuna
@@ -70,6 +71,13 @@ def test_optuna_study_is_persisted_and_reopens(smoke_sweep: Path) -> None:
         assert first["margin"] == 0.0 and first["gamma"] == 0.0, "the baseline anchor is evaluated first"
         second = study.trials[1].params
         assert (second["margin"], second["gamma"], second["mixup_alpha"]) == (1.0, 4.0, 0.2)
+
+
+def test_the_local_stores_run_in_wal_mode(smoke_sweep: Path) -> None:
+    # asymtune.results.sqlite: the driver commits at every result; on a local disk the stores log ahead
+    for name in ("mlflow.db", "optuna.db"):
+        with sqlite3.connect(smoke_sweep / name) as connection:
+            assert connection.execute("PRAGMA journal_mode").fetchone()[0] == "wal", name
 
 
 def test_report_and_exported_configs(smoke_sweep: Path) -> None:

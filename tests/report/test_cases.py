@@ -12,7 +12,8 @@ from mlflow.tracking import MlflowClient
 from asymtune.confirm.stats import paired_bootstrap
 from asymtune.report.cases import case_bootstrap, case_sentence
 from asymtune.report.results import ConfirmedResults
-from asymtune.tracking.confirmation import CASE_SERIES, ConfirmationRun, log_tested, metric_series
+from asymtune.results.layout import CASE_SERIES
+from asymtune.tracking.confirmation import ConfirmationRun, log_tested, metric_series
 
 CLASSES = ("background", "organ", "lesion")
 

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from asymtune.confirm.retrain import OFFSET_RIVAL, Confirmation
+from asymtune.confirm.jobs import OFFSET_RIVAL
+from asymtune.confirm.retrain import Confirmation
 from asymtune.confirm.stats import paired_difference
 from asymtune.method.settings import baseline
 from asymtune.report.results import ConfirmedResults

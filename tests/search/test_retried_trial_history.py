@@ -11,25 +11,16 @@ import json
 import os
 import tempfile
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
-import ray
 from ray import tune
 
 from asymtune.search.history import trial_history_loggers
 
 EPOCHS = 3
-
-
-@pytest.fixture(scope="module")
-def local_ray() -> Iterator[None]:
-    # address="local": a runtime of its own, never a cluster another process started on this machine
-    ray.init(address="local", num_cpus=1, include_dashboard=False, log_to_driver=False, configure_logging=False)
-    yield
-    ray.shutdown()
 
 
 def _trainable(died: Path) -> Callable[[dict[str, Any]], None]:

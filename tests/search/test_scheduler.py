@@ -5,12 +5,11 @@ history and survive a resume. Rung values and rho are hand-computed."""
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
-import ray
 from ray import tune
 from ray.tune.experiment import Trial
 from ray.tune.schedulers import ASHAScheduler, TrialScheduler
@@ -151,14 +150,6 @@ def test_bad_settings_name_their_key(key: str, value: float, message: str) -> No
 
 
 # ------------------------------------------------------------------------------------ real Tuner
-@pytest.fixture(scope="module")
-def local_ray() -> Iterator[None]:
-    # address="local": a runtime of its own, never a cluster another process started on this machine
-    ray.init(address="local", num_cpus=1, include_dashboard=False, log_to_driver=False, configure_logging=False)
-    yield
-    ray.shutdown()
-
-
 def _trainable(fail_flag: Path) -> Callable[[dict[str, Any]], None]:
     """A function trainable that reports ``config["curve"]`` epoch by epoch; a trial with
     ``config["fails"]`` raises before its first epoch while ``fail_flag`` exists. (A closure, so

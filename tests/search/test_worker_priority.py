@@ -75,6 +75,8 @@ def test_confirmation_tasks_run_at_the_configured_niceness() -> None:
     assert not ray.is_initialized()
     start_ray({**compose("tune")["ray"], "num_cpus": 1, "worker_niceness": RAISED})
     try:
+        # the local runtime got the niceness from this process's environment, which is as it was
+        assert NICENESS_ENV not in os.environ and "RAY_worker_niceness" not in os.environ
         # current_niceness runs on the workers (a function of this test module would not import there)
         plain = ray.remote(num_cpus=0)(current_niceness)  # first: a worker the hook has not set yet
         assert ray.get(plain.remote()) == current_niceness()
