@@ -25,14 +25,16 @@ product it exercises). A block's provenance records the commit it was measured a
 paths differed from that commit then (uncommitted changes), a fingerprint of the code measured.
 ``--check-stale``, also run at the end of every invocation, puts a line ``> stale: ...`` inside
 the markers of each block of docs/benchmarks.md and docs/results.md whose paths changed since
-(``git diff --quiet <commit> HEAD -- <paths>``; with a fingerprint, when the code measured is
-neither HEAD's nor the working tree's), or whose provenance names no commit; it takes the line
+(``git diff <commit> HEAD -- <paths>``, where a Python file whose change is only in comments,
+docstrings or layout does not count; with a fingerprint, when the code measured is neither HEAD's
+nor the working tree's), or whose provenance names no commit; it takes the line
 away again once the block is fresh. Rerunning the block replaces it.
 """
 
 from __future__ import annotations
 
 import argparse
+import ast
 import functools
 import hashlib
 import os
@@ -121,18 +123,18 @@ BENCHMARKS = (
     ),
     Benchmark(
         "orchestration_overhead_30", "docs/benchmarks.md", "Orchestration overhead", "orchestration_overhead.py",
-        ("--trials", "4", "--concurrency", "2", "--epochs", "30"),
-        ("--trials", "2", "--concurrency", "2", "--epochs", "2"), minutes=3,
+        ("--trials", "4", "--concurrency", "2", "--epochs", "30", "--repeats", "3"),
+        ("--trials", "2", "--concurrency", "2", "--epochs", "2", "--repeats", "1"), minutes=8,
     ),
     Benchmark(
         "orchestration_overhead_30x8", "docs/benchmarks.md", "Orchestration overhead", "orchestration_overhead.py",
-        ("--trials", "8", "--concurrency", "2", "--epochs", "30"),
-        ("--trials", "2", "--concurrency", "2", "--epochs", "2"), minutes=5,
+        ("--trials", "8", "--concurrency", "2", "--epochs", "30", "--repeats", "3"),
+        ("--trials", "2", "--concurrency", "2", "--epochs", "2", "--repeats", "1"), minutes=13,
     ),
     Benchmark(
         "orchestration_overhead_60", "docs/benchmarks.md", "Orchestration overhead", "orchestration_overhead.py",
-        ("--trials", "4", "--concurrency", "2", "--epochs", "60"),
-        ("--trials", "2", "--concurrency", "2", "--epochs", "3"), minutes=5,
+        ("--trials", "4", "--concurrency", "2", "--epochs", "60", "--repeats", "3"),
+        ("--trials", "2", "--concurrency", "2", "--epochs", "3", "--repeats", "1"), minutes=14,
     ),
     Benchmark(  # a simulation: 32 logical CPUs, trials that sleep instead of training (bench/scale.py)
         "scale", "docs/benchmarks.md", "Scale on a simulated cluster", "scale.py",
@@ -232,13 +234,13 @@ BENCHMARKS = (
     Benchmark(
         "reproduction", "docs/results.md", "Reproduction study", "reproduction.py",
         ("--datasets", "synth_lesions", "synth_organs", "--n-train", "4", "16", "--seeds", "0", "1", "2",
-         "--epochs", "30", "--json", "outputs/bench/reproduction.json", "--figure-dir", "docs/figures"),
+         "--epochs", "30", "--json", "docs/data/reproduction.json", "--figure-dir", "docs/figures"),
         ("--quick",), minutes=110, paths=TRAINING,
     ),
     Benchmark(
         "reproduction_real", "docs/results.md", "Reproduction study on the real datasets", "reproduction.py",
         ("--datasets", "brain_atlas", "nuclei", "--train-fractions", "0.5", "1.0", "--seeds", "0", "1", "2",
-         "--epochs", "30", "--json", "outputs/bench/reproduction_real.json", "--figure-dir", "docs/figures"),
+         "--epochs", "30", "--json", "docs/data/reproduction_real.json", "--figure-dir", "docs/figures"),
         ("--quick", "--datasets", "brain_atlas", "nuclei"), minutes=50, paths=TRAINING,
     ),
     Benchmark(  # the product as shipped: `asymtune tune` over sweep seeds; records in docs/data/decision_study.json
@@ -246,6 +248,14 @@ BENCHMARKS = (
         ("--datasets", "builtin", "--seeds", "0", "1", "2", "--fresh", "--json", "docs/data/decision_study.json"),
         ("--experiment", "smoke", "--seeds", "0", "--json", "outputs/bench-quick/decision_study.json",
          "--output-root", "outputs/bench-quick/decision_study"), minutes=30,
+    ),
+    Benchmark(  # the same on the real built-in sets, one command per set and sweep seed
+        "decision_study_real", "docs/results.md", "Decision study", "decision_study.py",
+        ("--datasets", "brain_atlas", "nuclei", "--seeds", "0", "1", "2", "--fresh",
+         "--json", "docs/data/decision_study_real.json"),
+        ("--datasets", "nuclei", "--seeds", "0", "--overrides", "search.num_samples=2", "train.epochs=2",
+         "--json", "outputs/bench-quick/decision_study_real.json",
+         "--output-root", "outputs/bench-quick/decision_study"), minutes=90,
     ),
 )
 
@@ -304,6 +314,34 @@ def provenance_of(body: str) -> tuple[str | None, str | None]:
     return None, None
 
 
+def _code_of(source: str) -> str | None:
+    """``source``'s syntax tree without docstrings (comments are not in it), or None if it does not parse."""
+    try:
+        tree = ast.parse(source)
+    except SyntaxError:
+        return None
+    for node in ast.walk(tree):
+        if isinstance(node, (ast.Module, ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef)):
+            body = node.body
+            if body and isinstance(body[0], ast.Expr) and isinstance(body[0].value, ast.Constant) \
+                    and isinstance(body[0].value.value, str):
+                node.body = body[1:] or [ast.Pass()]
+    return ast.dump(tree)
+
+
+def same_code(root: Path, path: str, old: str, new: str) -> bool:
+    """Whether the Python file ``path`` runs the same code at commits ``old`` and ``new``: they
+    differ at most in comments, docstrings and layout. False for any other file, or one that is
+    missing or does not parse at either commit."""
+    if not path.endswith(".py"):
+        return False
+    versions = [_git(root, "show", f"{ref}:{path}") for ref in (old, new)]
+    if any(version.returncode != 0 for version in versions):
+        return False
+    trees = [_code_of(version.stdout) for version in versions]
+    return trees[0] is not None and trees[0] == trees[1]
+
+
 Fingerprint = Callable[[Path, Sequence[str], "str | None"], str]
 
 
@@ -319,12 +357,13 @@ def stale_reason(
         return f"its provenance names no commit, so its code cannot be checked; {rerun}"
     if _git(root, "cat-file", "-e", f"{commit}^{{commit}}").returncode != 0:
         return f"commit {commit} of its provenance is not in this repository; {rerun}"
+    files = _git(root, "diff", "--name-only", commit, "HEAD", "--", *bench.sources).stdout.split()
     if code is None:
-        if _git(root, "diff", "--quiet", commit, "HEAD", "--", *bench.sources).returncode == 0:
+        files = [path for path in files if not same_code(root, path, commit, "HEAD")]
+        if not files:
             return None
     elif code in (fingerprint(root, bench.sources, "HEAD"), fingerprint(root, bench.sources, None)):
         return None  # measured with uncommitted changes that HEAD (or the working tree) now holds
-    files = _git(root, "diff", "--name-only", commit, "HEAD", "--", *bench.sources).stdout.split()
     changed = [path for path in bench.sources if any(f == path or f.startswith(f"{path}/") for f in files)]
     what = ", ".join(changed) if changed else "the uncommitted code it measured"
     return f"{what} changed since {commit}{' (+ uncommitted changes)' if code else ''}; {rerun}"

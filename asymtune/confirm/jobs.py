@@ -72,6 +72,8 @@ def _trainer(job: Job, dataset: SegmentationDataset | None) -> Trainer:
 
 
 def state_bytes(state: Mapping[str, torch.Tensor]) -> bytes:
+    """``state`` (a model's ``state_dict``: name -> tensor of any shape) as ``torch.save`` bytes,
+    every tensor detached and on the CPU, so that a Ray task can return it to a driver without a GPU."""
     buffer = io.BytesIO()
     torch.save({k: v.detach().cpu() for k, v in state.items()}, buffer)
     return buffer.getvalue()

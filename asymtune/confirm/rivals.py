@@ -11,7 +11,7 @@ A rival is trained from the baseline trial's contract (dataset, model, train opt
 own setting (or loss). When a sweep trial trained exactly that setting (the space's
 ``authors_default`` anchor is ``authors_combined``), the rival *is* that trial, so its checkpoint
 counts as the first seed. The logit-offset rival needs no training: it is fitted on the
-baseline's own models at test time (:func:`asymtune.confirm.retrain.evaluate_job`).
+baseline's own models at test time (:func:`asymtune.confirm.jobs.evaluate_job`).
 """
 
 from __future__ import annotations

@@ -99,7 +99,7 @@ class SimulatedTrainer(Trainer):
     a simulated learning curve (module docstring). Same interface, same metric keys, same state.
 
     A trainer at epoch 0 whose logits are asked for holds loaded weights (the confirmation's test
-    does exactly that: :func:`asymtune.confirm.retrain.evaluate_job`); the simulation takes it as
+    does exactly that: :func:`asymtune.confirm.jobs.evaluate_job`); the simulation takes it as
     trained for ``train.epochs`` epochs, since the weights themselves say nothing.
     """
 

@@ -163,3 +163,34 @@ def test_a_block_without_a_known_commit_or_benchmark_is_stale(repo: Path, bench_
     assert "commit deadbee of its provenance is not in this repository" in found[0]
     other = _doc("y", _provenance("deadbee"))
     assert "`y` is not a benchmark of bench/run_all.py" in run_all.mark_stale(other, repo, [bench])[1][0]
+
+
+def test_a_change_only_to_comments_docstrings_or_layout_leaves_a_block_fresh(repo: Path, bench_x) -> None:
+    run_all, bench = bench_x
+    code = 'def f(x):\n    """Twice x."""\n    return 2 * x\n'
+    measured = _commit(repo, {"bench/x.py": "1", "pkg/a.py": code, "pkg/b.yaml": "a: 1\n"})
+    doc = _doc("x", _provenance(measured))
+
+    _commit(repo, {"pkg/a.py": '"""A module."""\n\n\ndef f(x):  # a comment\n    """Two times x."""\n'
+                               "    return 2 * x\n"})
+    assert run_all.mark_stale(doc, repo, [bench])[1] == []
+
+    _commit(repo, {"pkg/a.py": 'def f(x):\n    """Twice x."""\n    return 3 * x\n'})
+    assert run_all.mark_stale(doc, repo, [bench])[1] == [
+        f"x: pkg changed since {measured}; rerun `python bench/run_all.py --only x`"]
+
+
+@pytest.mark.parametrize(("old", "new", "same"), [
+    ("x = 1\n", "x = 1  # one\n", True),
+    ('def f():\n    """Doc."""\n', "def f():\n    pass\n", True),  # a body of only a docstring
+    ('def f():\n    """Doc."""\n    return "Doc."\n', 'def f():\n    return "Other."\n', False),
+    ("x = 1\n", "x = (\n", False),  # no longer parses
+])
+def test_same_code_compares_syntax_trees_without_docstrings(repo: Path, bench_module, old: str, new: str,
+                                                            same: bool) -> None:
+    run_all = bench_module("run_all")
+    first = _commit(repo, {"pkg/a.py": old, "pkg/a.txt": "1"})
+    second = _commit(repo, {"pkg/a.py": new, "pkg/a.txt": "1 "})
+    assert run_all.same_code(repo, "pkg/a.py", first, second) is same
+    assert run_all.same_code(repo, "pkg/a.txt", first, second) is False  # not Python: any change counts
+    assert run_all.same_code(repo, "pkg/missing.py", first, second) is False
