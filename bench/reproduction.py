@@ -5,7 +5,17 @@ On each built-in dataset, at two training-set sizes, over several training seeds
 counterpart (method.md section 2), and a tuned setting read from an exported config (``asymtune
 tune`` writes them to ``<output_dir>/configs/<dataset>.yaml``). Per foreground class: test Dice,
 sensitivity, precision, and the logit shift (median boundary distance on the training split minus
-on the test split, method.md section 4).
+on the test split, method.md section 4): mean ± standard deviation over the seeds, and, for the test
+Dice of every setting but ``baseline``, the paired difference to ``baseline`` (the setting minus
+``baseline`` trained with the same seed, over the seeds both have; the augmentation settings minus
+``baseline_patches`` where it was trained) with its 95% Student-t interval
+over the seeds (asymtune.confirm.stats.paired_difference), in bold where the interval excludes 0
+(with one seed, as with --quick, the difference has no interval).
+
+``--json FILE`` writes the per-seed records (one object per training: its job and every measured
+value), after each training; ``--render-only --json FILE`` with the options of the run that wrote
+them trains nothing and prints the same block from the records alone (and the figures with
+--figure-dir), so any table or interval can be recomputed from a committed records file.
 
 Training-set size (the paper's "fraction of the training data"): ``n_train`` of the generator on
 the synthetic sets (``--n-train``); ``data.train_fraction`` on the real ones (``--train-fractions``,
@@ -32,6 +42,7 @@ foreground), so there augmentation trains on the same samples as every other set
     python bench/reproduction.py                             # the synthetic sets, n_train 4 and 16, 3 seeds
     python bench/reproduction.py --datasets synth_lesions --json outputs/bench/reproduction.json
     python bench/reproduction.py --datasets brain_atlas nuclei --json outputs/bench/reproduction_real.json
+    python bench/reproduction.py --json docs/data/reproduction.json --render-only   # the default run's block, again
 """
 
 from __future__ import annotations
@@ -50,6 +61,7 @@ from typing import TYPE_CHECKING, Any
 from _output import emit  # bench/ is on sys.path when a script runs
 
 if TYPE_CHECKING:
+    from asymtune.confirm.stats import Summary
     from asymtune.data.base import SegmentationDataset
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -242,11 +254,6 @@ def estimate(args: argparse.Namespace, jobs: list[dict[str, Any]]) -> int:
     return 0
 
 
-def _mean_sd(values: list[float]) -> str:
-    spread = statistics.stdev(values) if len(values) > 1 else 0.0
-    return f"{statistics.mean(values):.3f} ± {spread:.3f}"
-
-
 def _size_key(dataset_name: str) -> str:
     """The job field that holds the training-set size of a dataset."""
     return "train_fraction" if dataset_name in REAL else "n_train"
@@ -287,63 +294,135 @@ def _real_header(dataset_name: str, args: argparse.Namespace) -> str:
             f"of its voxels, else the smallest), the same at every fraction{patches}")
 
 
-def tables(results: list[dict[str, Any]], args: argparse.Namespace, command: str) -> list[str]:
+CONFIDENCE = 0.95  # of the paired intervals against the baseline
+DICE_CELL_NOTE = (
+    "Test Dice against `baseline`: the mean paired difference (each setting minus `baseline` trained with the same "
+    f"seed, over the seeds both have; the augmentation settings minus `baseline_patches`, on whose patches they "
+    f"train, where it was trained) and its {CONFIDENCE:.0%} Student-t interval, paired over the training seeds; "
+    "**bold**: the interval excludes 0; with 1 seed there is no interval"
+)
+
+
+def _mean_sd(values: list[float]) -> str:
+    """``mean ± standard deviation`` of per-seed values (``± 0.000`` for one seed)."""
+    spread = statistics.stdev(values) if len(values) > 1 else 0.0
+    return f"{statistics.mean(values):.3f} ± {spread:.3f}"
+
+
+def _paired(rows: list[dict[str, Any]], base: list[dict[str, Any]], key: str) -> Summary | None:
+    """The paired difference ``rows - base`` of ``key`` over the seeds both have (None: no common seed)."""
+    from asymtune.confirm.stats import paired_difference
+
+    mine, theirs = {r["seed"]: r[key] for r in rows}, {r["seed"]: r[key] for r in base}
+    seeds = sorted(set(mine) & set(theirs))
+    if not seeds:
+        return None
+    return paired_difference([mine[s] for s in seeds], [theirs[s] for s in seeds], CONFIDENCE)
+
+
+def _difference(summary: Summary) -> str:
+    """``+0.060 [-0.012, +0.132]``, bold where the interval excludes 0; one seed: no interval."""
+    if summary.n < 2:
+        return f"{summary.mean:+.3f} (1 seed: no interval)"
+    text = f"{summary.mean:+.3f} [{summary.low:+.3f}, {summary.high:+.3f}]"
+    return f"**{text}**" if summary.low > 0 or summary.high < 0 else text
+
+
+AUGMENTATION = ("asym_augmentation", "sym_augmentation")
+"""Settings whose reference is ``baseline_patches`` where it was trained (they train on its patches)."""
+
+
+def _reference(setting: str, present: list[str]) -> str:
+    """The setting ``setting`` is paired against: ``baseline_patches`` for the augmentation settings
+    where it was trained (the same patches, so the difference is the augmentation's), else ``baseline``."""
+    return "baseline_patches" if setting in AUGMENTATION and "baseline_patches" in present else "baseline"
+
+
+def _dice_cell(rows: list[dict[str, Any]], base: list[dict[str, Any]], key: str, versus: bool) -> str:
+    """Mean ± sd of ``key`` over seeds and, when ``versus``, the paired difference to ``base``."""
+    cell = _mean_sd([r[key] for r in rows])
+    summary = _paired(rows, base, key) if versus else None
+    return cell if summary is None else f"{cell}, {_difference(summary)}"
+
+
+def _header(args: argparse.Namespace, command: str) -> list[str]:
+    """The block's first line: the command, what each training is, and how the cells read."""
     if all(name not in REAL for name in args.datasets):
         what = "8 images; mean ± standard deviation over training seeds"
         tail = "; 16 validation and 32 test images)"
     else:
         what = "8 samples; mean ± standard deviation over training seeds"
         tail = ")"
-    lines = [
+    return [
         f"Command: `{command}` (U-Net {args.base_channels} channels, depth 3, Adam 2e-3, {args.epochs} epochs x "
-        f"{args.iterations} iterations of {what} {', '.join(map(str, args.seeds))}{tail}",
+        f"{args.iterations} iterations of {what} {', '.join(map(str, args.seeds))}{tail}. {DICE_CELL_NOTE}.",
     ]
+
+
+def _settings_present(results: list[dict[str, Any]], args: argparse.Namespace, dataset_name: str) -> list[str]:
+    """The settings of ``args`` that have a record on ``dataset_name``, in their order."""
+    return [s for s in args.settings if any(r["dataset"] == dataset_name and r["setting"] == s for r in results)]
+
+
+def _rare_table(
+    results: list[dict[str, Any]], args: argparse.Namespace, dataset_name: str, labels: dict[Any, str],
+    rare: list[str],
+) -> list[str]:
+    """Rare-class test Dice per setting and training-set size, paired against ``baseline``."""
+    sizes = _sizes(args, dataset_name)
+    lines = ["", f"### {dataset_name}: rare-class test Dice by training-set size", "",
+             "| setting | " + " | ".join(f"{c}, {labels[n]}" for c in rare for n in sizes) + " |",
+             "|---|" + "---|" * (len(rare) * len(sizes))]
+    present = _settings_present(results, args, dataset_name)
+    for setting in present:
+        cells = []
+        for cls in rare:
+            for n in sizes:
+                rows = _rows(results, dataset_name, setting, n)
+                base = _rows(results, dataset_name, _reference(setting, present), n)
+                cells.append(_dice_cell(rows, base, f"test/dice/{cls}", setting != "baseline") if rows else "-")
+        lines.append(f"| {setting} | " + " | ".join(cells) + " |")
+    return lines
+
+
+def _class_table(
+    results: list[dict[str, Any]], args: argparse.Namespace, dataset_name: str, size: Any, label: str,
+    names: list[str],
+) -> list[str]:
+    """Per foreground class and setting at one size: Dice (paired against its :func:`_reference`), the
+    others mean ± sd."""
+    lines = ["", f"### {dataset_name}, {label}: per class", "",
+             "| class | setting | test Dice | test sensitivity | test precision | median s train | "
+             "median s test | shift (train - test) |",
+             "|---|---|---|---|---|---|---|---|"]
+    present = _settings_present(results, args, dataset_name)
+    for cls in names:
+        for setting in present:
+            rows = _rows(results, dataset_name, setting, size)
+            if not rows:
+                continue
+            base = _rows(results, dataset_name, _reference(setting, present), size)
+            cells = [_dice_cell(rows, base, f"test/dice/{cls}", setting != "baseline")]
+            cells += [_mean_sd([r[key] for r in rows]) for key in (
+                f"test/sensitivity/{cls}", f"test/precision/{cls}",
+                f"shift/median_train/{cls}", f"shift/median_val/{cls}", f"shift/shift/{cls}")]
+            lines.append(f"| {cls} | {setting} | " + " | ".join(cells) + " |")
+    return lines
+
+
+def tables(results: list[dict[str, Any]], args: argparse.Namespace, command: str) -> list[str]:
+    """The Markdown tables of the per-seed records ``results`` (header, then per dataset)."""
+    lines = _header(args, command)
     for dataset_name in args.datasets:
         if dataset_name in REAL:
             lines += ["", _real_header(dataset_name, args) + "."]
     for dataset_name in args.datasets:
         dataset, labels = _describe(dataset_name, args)
-        sizes = _sizes(args, dataset_name)
-        names = dataset.class_names[1:]
-        rare = {dataset.class_names[i] for i in dataset.rare_classes}
-        settings = [
-            s for s in args.settings if any(r["dataset"] == dataset_name and r["setting"] == s for r in results)
-        ]
-        lines += ["", f"### {dataset_name}: rare-class test Dice by training-set size", "",
-                  "| setting | " + " | ".join(f"{c}, {labels[n]}" for c in names if c in rare for n in sizes) + " |",
-                  "|---|" + "---|" * sum(1 for c in names if c in rare for _ in sizes)]
-        for setting in settings:
-            cells = []
-            for cls in (c for c in names if c in rare):
-                for n in sizes:
-                    rows = _rows(results, dataset_name, setting, n)
-                    base = _rows(results, dataset_name, "baseline", n)
-                    if not rows:
-                        cells.append("-")
-                        continue
-                    mean = statistics.mean(r[f"test/dice/{cls}"] for r in rows)
-                    delta = (
-                        mean - statistics.mean(r[f"test/dice/{cls}"] for r in base)
-                        if base and setting != "baseline"
-                        else None
-                    )
-                    cells.append(_mean_sd([r[f"test/dice/{cls}"] for r in rows])
-                                 + (f" ({delta:+.3f})" if delta is not None else ""))
-            lines.append(f"| {setting} | " + " | ".join(cells) + " |")
-        for n in sizes:
-            lines += ["", f"### {dataset_name}, {labels[n]}: per class", "",
-                      "| class | setting | test Dice | test sensitivity | test precision | median s train | "
-                      "median s test | shift (train - test) |",
-                      "|---|---|---|---|---|---|---|---|"]
-            for cls in names:
-                for setting in settings:
-                    rows = _rows(results, dataset_name, setting, n)
-                    if not rows:
-                        continue
-                    cells = [_mean_sd([r[key] for r in rows]) for key in (
-                        f"test/dice/{cls}", f"test/sensitivity/{cls}", f"test/precision/{cls}",
-                        f"shift/median_train/{cls}", f"shift/median_val/{cls}", f"shift/shift/{cls}")]
-                    lines.append(f"| {cls} | {setting} | " + " | ".join(cells) + " |")
+        names = list(dataset.class_names[1:])
+        rare = [dataset.class_names[i] for i in range(1, dataset.num_classes) if i in dataset.rare_classes]
+        lines += _rare_table(results, args, dataset_name, labels, rare)
+        for n in _sizes(args, dataset_name):
+            lines += _class_table(results, args, dataset_name, n, labels[n], names)
     return lines
 
 
@@ -431,7 +510,8 @@ def _command(args: argparse.Namespace) -> str:
     return command + (f" --settings {' '.join(args.settings)}" if args.settings != [*SETTINGS, "tuned"] else "")
 
 
-def main(argv: list[str] | None = None) -> int:
+def _parser() -> argparse.ArgumentParser:
+    """The command line (see the module docstring)."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--datasets", nargs="+", choices=ALL_DATASETS,
                         help=f"default: {' '.join(DATASETS)} (the real ones: {' '.join(REAL)})")
@@ -450,12 +530,23 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--estimate", action="store_true", help="time one epoch of each setting and print the total")
     parser.add_argument("--quick", action="store_true", help="synth_lesions (or --datasets), 2 settings + tuned, "
                         "1 seed, 2 epochs: checks that it runs")
-    parser.add_argument("--json", type=Path, help="write every training's metrics here, after each one")
+    parser.add_argument("--json", type=Path, help="write every training's metrics here (the per-seed records), "
+                        "after each one")
     parser.add_argument("--resume", action="store_true", help="take the trainings already in --json (an interrupted "
                         "run with the same options) instead of training them again")
+    parser.add_argument("--render-only", action="store_true", help="train nothing: print the block of the records "
+                        "in --json (a run with the same options wrote them)")
     parser.add_argument("--figure-dir", type=Path, help="write one PNG per dataset here")
     parser.add_argument("--out", type=Path)
+    return parser
+
+
+def _parse(argv: list[str] | None) -> tuple[argparse.Namespace, dict[str, Path]]:
+    """The options (``--quick`` applied) and the exported config path of each dataset."""
+    parser = _parser()
     args = parser.parse_args(argv)
+    if args.render_only and (args.json is None or args.estimate or args.resume):
+        parser.error("--render-only reads the records of --json FILE (and takes neither --estimate nor --resume)")
     args.datasets_given = args.datasets is not None
     args.datasets = args.datasets or list(DATASETS)
     if args.quick:
@@ -468,14 +559,12 @@ def main(argv: list[str] | None = None) -> int:
         if name not in ALL_DATASETS or not path:
             parser.error(f"--tuned {entry!r}: expected DATASET=PATH with DATASET one of {ALL_DATASETS}")
         tuned_paths[name] = Path(path)
-    tuned = {
-        name: tuned_settings(path) for name, path in tuned_paths.items() if name in args.datasets and path.is_file()
-    }
-    args.rare = {name: rare_class_names(name) for name in args.datasets if name in REAL}
-    jobs = make_jobs(args, tuned)
-    if args.estimate:
-        return estimate(args, jobs)
-    jobs.sort(key=lambda job: -COST.get(job["setting"], 1.0))  # long ones first: the pool ends together
+    return args, tuned_paths
+
+
+def train(args: argparse.Namespace, jobs: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Train ``jobs`` in a pool (with ``--resume``, take those already in ``--json``); their records."""
+    jobs = sorted(jobs, key=lambda job: -COST.get(job["setting"], 1.0))  # long ones first: the pool ends together
     start = time.perf_counter()
     # --json is written after every training; with --resume, a rerun takes the trainings it finds there.
     stored = json.loads(args.json.read_text()) if args.resume and args.json and args.json.is_file() else []
@@ -493,6 +582,61 @@ def main(argv: list[str] | None = None) -> int:
             print(f"[reproduction] {done}/{len(todo)} {result['dataset']} {_size_key(result['dataset'])}={size} "
                   f"{result['setting']} seed {result['seed']}: {result['seconds']:.0f} s", file=sys.stderr, flush=True)
     print(f"{len(todo)} trainings in {(time.perf_counter() - start) / 60:.1f} min", file=sys.stderr)
+    return results
+
+
+def read_records(path: Path) -> list[dict[str, Any]]:
+    """The per-seed records ``--json`` wrote (a JSON list of one object per training)."""
+    if not path.is_file():
+        raise SystemExit(f"{path}: no such records file (write it with --json on a run)")
+    records = json.loads(path.read_text())
+    if not isinstance(records, list) or not all(isinstance(r, dict) for r in records):
+        raise SystemExit(f"{path}: expected a JSON list of per-training records (as --json writes)")
+    return records
+
+
+def _recorded_tuned(records: list[dict[str, Any]], path: Path) -> dict[str, dict[str, Any]]:
+    """Per dataset, the tuned settings its ``tuned`` records trained (one set per dataset)."""
+    tuned: dict[str, dict[str, Any]] = {}
+    for record in records:
+        if record.get("setting") != "tuned":
+            continue
+        if "tuned_settings" not in record:
+            raise SystemExit(f"{path}: a tuned record of {record.get('dataset')} has no field 'tuned_settings'")
+        if tuned.setdefault(record["dataset"], record["tuned_settings"]) != record["tuned_settings"]:
+            raise SystemExit(f"{path}: the tuned records of {record['dataset']} trained different settings")
+    return tuned
+
+
+def _check_records(results: list[dict[str, Any]], path: Path, args: argparse.Namespace) -> None:
+    """Fail naming ``path`` and the field when a record lacks a value the tables read."""
+    classes = {name: _describe(name, args)[0].class_names[1:] for name in {r["dataset"] for r in results}}
+    for record in results:
+        for key in (f"{kind}/{cls}" for cls in classes[record["dataset"]] for kind in (
+                "test/dice", "test/sensitivity", "test/precision", "shift/median_train", "shift/median_val",
+                "shift/shift")):
+            if key not in record:
+                raise SystemExit(f"{path}: the record of {record['dataset']} {record['setting']} seed "
+                                 f"{record['seed']} has no field {key!r} (rerun the training to record it)")
+
+
+def recorded(args: argparse.Namespace, jobs: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The records in ``--json`` of ``jobs`` (what the run with these options trained), checked."""
+    records = [r for r in read_records(args.json) if any(_same_job(r, job) for job in jobs)]
+    if not records:
+        raise SystemExit(f"{args.json}: no record of a training these options describe")
+    if len(records) < len(jobs):
+        print(f"[reproduction] {len(jobs) - len(records)} of {len(jobs)} trainings have no record in {args.json}; "
+              "the tables show the others", file=sys.stderr)
+    _check_records(records, args.json, args)
+    return records
+
+
+def render(
+    results: list[dict[str, Any]], args: argparse.Namespace, tuned: dict[str, dict[str, Any]],
+    tuned_paths: dict[str, Path],
+) -> list[str]:
+    """The block's lines: the tables, the tuned settings, and the figures (written to ``--figure-dir``)."""
     lines = tables(results, args, _command(args))
     missing = [name for name in args.datasets if name not in tuned and "tuned" in args.settings]
     if missing:
@@ -506,7 +650,23 @@ def main(argv: list[str] | None = None) -> int:
     if args.figure_dir:
         for path in plot(results, args, args.figure_dir):
             lines += ["", f"![{path.stem}](figures/{path.name})"]
-    return emit(lines, args.out)
+    return lines
+
+
+def main(argv: list[str] | None = None) -> int:
+    args, tuned_paths = _parse(argv)
+    tuned = {
+        name: tuned_settings(path) for name, path in tuned_paths.items() if name in args.datasets and path.is_file()
+    }
+    if args.render_only:  # the settings the records trained, over the exported configs as they are now
+        recorded_tuned = _recorded_tuned(read_records(args.json), args.json)
+        tuned |= {name: value for name, value in recorded_tuned.items() if name in args.datasets}
+    args.rare = {name: rare_class_names(name) for name in args.datasets if name in REAL}
+    jobs = make_jobs(args, tuned)
+    if args.estimate:
+        return estimate(args, jobs)
+    results = recorded(args, jobs) if args.render_only else train(args, jobs)
+    return emit(render(results, args, tuned, tuned_paths), args.out)
 
 
 if __name__ == "__main__":

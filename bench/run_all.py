@@ -254,6 +254,7 @@ BENCHMARKS = (
         ("--datasets", "brain_atlas", "nuclei", "--seeds", "0", "1", "2", "--fresh",
          "--json", "docs/data/decision_study_real.json"),
         ("--datasets", "nuclei", "--seeds", "0", "--overrides", "search.num_samples=2", "train.epochs=2",
+         "search.scheduler.grace_period=1",
          "--json", "outputs/bench-quick/decision_study_real.json",
          "--output-root", "outputs/bench-quick/decision_study"), minutes=90,
     ),
