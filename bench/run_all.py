@@ -152,40 +152,12 @@ BENCHMARKS = (
         "gpu_packing", "docs/benchmarks.md", "GPU packing", "gpu_packing.py",
         ("--trials", "8", "--epochs", "10"), ("--trials", "4", "--epochs", "2"), needs_gpu=True, minutes=5,
     ),
-    *(
-        Benchmark(
-            f"search_efficiency_{name}", "docs/benchmarks.md", "Search efficiency", "search_efficiency.py",
-            ("--datasets", name, "--repeats", "3", "--epochs", "20", "--grace-period", "4", *methods,
-             "--json", f"outputs/bench/search_efficiency_{name}.json",
-             "--figure", f"docs/figures/search_efficiency_{name}.png"),
-            ("--quick", "--datasets", name), minutes=minutes,
-        )
-        for name, methods, minutes in (
-            ("synth_lesions", (), 25),
-            # where TPE + ASHA misses the goal, also TPE without ASHA (see docs/benchmarks.md)
-            ("synth_organs", ("--methods", "tpe_asha", "random", "tpe_no_asha"), 40),
-            ("brain_atlas", ("--methods", "tpe_asha", "random", "tpe_no_asha"), 40),
-        )
-    ),
-    *(
-        Benchmark(  # the paper's single-technique defaults among the anchors (grids shared with the entries above)
-            f"search_efficiency_{name}_single_anchors", "docs/benchmarks.md", "Search efficiency",
-            "search_efficiency.py",
-            ("--datasets", name, "--repeats", "3", "--epochs", "20", "--grace-period", "4",
-             "--methods", "tpe_asha_single_anchors",
-             "--json", f"outputs/bench/search_efficiency_{name}_single_anchors.json",
-             "--figure", f"docs/figures/search_efficiency_{name}_single_anchors.png"),
-            ("--quick", "--datasets", name, "--methods", "tpe_asha_single_anchors"), minutes=10,
-        )
-        for name in ("synth_organs", "brain_atlas")
-    ),
-    Benchmark(  # ASHA's first rung at half the training instead of epoch 4 (the grid is shared with the entry above)
-        "search_efficiency_synth_organs_grace10", "docs/benchmarks.md", "Search efficiency", "search_efficiency.py",
-        ("--datasets", "synth_organs", "--repeats", "3", "--epochs", "20", "--grace-period", "10",
-         "--methods", "tpe_asha",
-         "--json", "outputs/bench/search_efficiency_synth_organs_grace10.json",
-         "--figure", "docs/figures/search_efficiency_synth_organs_grace10.png"),
-        ("--quick", "--datasets", "synth_organs"), minutes=10,
+    Benchmark(  # the shipped sweep against a 12-setting grid's mean over 3 seeds, on the 4 built-in sets (issue 13)
+        "search_efficiency", "docs/benchmarks.md", "Search efficiency", "search_efficiency.py",
+        ("--datasets", "synth_lesions", "synth_organs", "brain_atlas", "nuclei", "--searches", "3",
+         "--json", "docs/data/search_efficiency.json"),
+        ("--quick", "--json", "outputs/bench-quick/search_efficiency.json",
+         "--work-dir", "outputs/bench-quick/search_efficiency"), minutes=150,
     ),
     Benchmark(  # cold against warm-started sweeps (search.warm_start) on both built-in datasets
         "warm_start", "docs/benchmarks.md", "Warm start", "warm_start.py",

@@ -1,492 +1,457 @@
-"""Search efficiency: TPE + ASHA against random search and against the paper's grid.
+"""Search efficiency of the shipped sweep: the share of a grid's compute that ``asymtune tune`` needs
+to come within 1 Dice point of a noise-robust target (issue 13, acceptance 4).
 
-For each dataset, the grid the paper's ranges suggest (focal gamma in {0, 2, 4, 6} by margin in
-{0, 0.5, 1, 2}, the rare set fixed to the dataset's small classes) is trained in full; its best
-last-epoch validation Dice (``val/mean_fg_dice``, what asymtune's report selects on) sets the
-target: within ``--tolerance`` (1 Dice point) of it. Then each searcher runs ``--repeats`` times
-(searcher seed 0, 1, 2, ...) with a budget of as many trials as the grid has, over the continuous
-box margin in [0, 2] x gamma in [0, 6], and stops as soon as one of its trials ends with a
-validation Dice at or above the target. Compute is counted in trial-epochs: every epoch any trial
-trained up to that moment (ASHA stops trials early, so they count fewer).
+Per dataset:
 
-Searchers (all through Ray Tune's ``OptunaSearch``, the trainable of ``asymtune tune``, the same
-dataset, model and training options as ``asymtune tune`` composes them, 2 trials at a time):
+- **Searches**: ``asymtune tune`` exactly as shipped (``search_spaces/paper.yaml`` with its anchors,
+  Optuna's TPE, ASHA, ``search.num_samples`` trials, the default model and training), one command
+  per searcher seed (``search.seed`` 0, 1, 2, ...), without the confirmation and the report
+  (``confirm.enabled=false report.enabled=false``): what is measured is the sweep. Its trials are
+  read back from the sweep's Ray Tune folder (:func:`asymtune.results.trials.load_trials`).
+- **Grid**: the paper's strengths on a coarse grid of the same space (:data:`GRID`: margin
+  {0, 1, 2} x focal gamma {0, 4} x mixup (alpha, mu) {off, (0.2, 0.2)}, the dataset's rare classes;
+  12 settings, the baseline and the authors' default among them), each trained with the training
+  seeds :data:`SEEDS` as a trial trains it (:func:`asymtune.confirm.jobs.train_job`, the
+  confirmation's training of a sweep trial's contract).
+- **Target**: the best grid setting's *mean over the seeds* of the last-epoch validation objective,
+  minus ``--tolerance`` (1 Dice point): a mean, so that one lucky seed does not set it.
+- **Progress of a search**: after each of its trials ends (in the order they ended), the setting
+  the sweep would choose at that moment (:func:`asymtune.confirm.select.select_best`, the product's
+  rule) is scored by its mean over the same seeds (trained like the grid; shared with the grid where
+  it is a grid setting). The search reaches the target when that score is at or above it; its
+  compute is then the trial-epochs every trial had trained by that moment (an ASHA-stopped trial
+  counts the epochs it trained). A search that ends below the target did not reach it within the
+  shipped budget.
+- **Goal**: the median over searcher seeds at most ``--goal`` (30 %) of the grid's compute (one
+  training per grid setting: what tuning on that grid costs), on at least 3 of the 4 built-in sets.
 
-- ``tpe_asha``: asymtune's sweep as shipped: Optuna's TPE (``search.n_startup_trials`` random
-  trials first) with ASHA (``search.scheduler``), the space's anchors (baseline, authors' defaults)
-  evaluated first.
-- ``tpe_asha_no_anchors``: the same without the anchors (the authors' default, margin 1 and gamma 4,
-  is a grid point: this shows what TPE + ASHA does without being handed it).
-- ``random``: Optuna's RandomSampler, every trial trained in full, no anchors.
-- ``tpe_no_asha`` (only when asked for): ``tpe_asha`` with every trial trained in full.
-- ``tpe_asha_single_anchors`` (only when asked for): ``tpe_asha`` with the paper's single-technique
-  defaults among the anchors: baseline, margin 1 alone, focal gamma 4 alone, then the shipped
-  authors' default (both). Both single points are grid points: this measures what such anchors buy.
+A search trial trained with ``train.seed`` 0 for every epoch *is* the seed-0 training of its
+setting (same code, one thread, on the CPU bit for bit): its value is reused for seed 0; the block
+reports a retrained check of that (the baseline trial of the first search).
 
-The training seed is the same for every trial (``train.seed``, one thread per trial), so a
-setting gives the same Dice in every searcher: the grid is an exact reference, not a noisy one, and
-the repeats vary only the searcher.
+Records (``--json``, committed as ``docs/data/search_efficiency.json``): every search's trials
+(setting, epochs, objective, end time) and every training's value per (setting, seed), written
+after each step; ``--resume`` takes what is there (and lets asymtune resume a search that was
+interrupted; without it every search starts from an empty folder), ``--render-only`` prints the
+block from the records alone.
 
-    python bench/search_efficiency.py                         # synth_lesions + synth_organs (+ brain atlas if prepared)
-    python bench/search_efficiency.py --quick                 # tiny data and network: checks that it runs
-    python bench/search_efficiency.py --datasets synth_lesions --repeats 3 --json outputs/bench/search.json
+    python bench/search_efficiency.py --datasets synth_lesions synth_organs brain_atlas nuclei \\
+        --json docs/data/search_efficiency.json                      # about 2 h on 2 cores
+    python bench/search_efficiency.py --quick --json /tmp/se.json   # tiny: checks that it runs
+    python bench/search_efficiency.py --render-only --datasets ... --json docs/data/search_efficiency.json
 """
 
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import json
 import math
+import shutil
 import statistics
+import subprocess
 import sys
-import tempfile
-import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from _output import emit  # bench/ is on sys.path when a script runs
 
 ROOT = Path(__file__).resolve().parent.parent
-GRID_GAMMA = (0.0, 2.0, 4.0, 6.0)
-GRID_MARGIN = (0.0, 0.5, 1.0, 2.0)
-QUICK_GRID_GAMMA = (0.0, 4.0)
-QUICK_GRID_MARGIN = (0.0, 1.0)
-METHODS = ("tpe_asha", "tpe_asha_no_anchors", "random")
-EXTRA_METHODS = ("tpe_no_asha", "tpe_asha_single_anchors")  # what ASHA adds or costs; what more anchors buy
-TPE_METHODS = ("tpe_asha", "tpe_asha_no_anchors", "tpe_no_asha", "tpe_asha_single_anchors")
-ANCHORED = ("tpe_asha", "tpe_no_asha", "tpe_asha_single_anchors")
-WITH_ASHA = ("tpe_asha", "tpe_asha_no_anchors", "tpe_asha_single_anchors")
-# The paper's default strength of each technique alone, in paper form (tpe_asha_single_anchors).
-SINGLE_ANCHORS = {"margin_alone": {"margin": 1.0, "gamma": 0.0, "rare": "dataset"},
-                  "focal_alone": {"margin": 0.0, "gamma": 4.0, "rare": "dataset"}}
-METRIC = "val/mean_fg_dice"
-BRAIN_ATLAS = ROOT / "data" / "Dataset901_BrainAtlas"
-
-# What each dataset adds to `asymtune tune`'s composition (besides the common options below).
-DATASET_OVERRIDES: dict[str, tuple[str, ...]] = {
+DATASETS = ("synth_lesions", "synth_organs", "brain_atlas", "nuclei")
+OVERRIDES: dict[str, tuple[str, ...]] = {
     "synth_lesions": ("data=synth_lesions",),
     "synth_organs": ("data=synth_organs",),
-    # 2-D coronal slices of the 3-D cases keep a trial to seconds on a CPU.
-    "brain_atlas": ("data=nnunet", f"data.root={BRAIN_ATLAS}", "data.params.slice_axis=1"),
+    "brain_atlas": ("experiment=brain_atlas",),
+    "nuclei": ("experiment=nuclei",),
 }
+"""What selects each dataset in ``asymtune tune`` (the real ones as their experiments ship)."""
+QUICK = ("train.epochs=2", "train.iterations_per_epoch=3", "model.base_channels=4", "model.depth=2",
+         "search.num_samples=3", "search.n_startup_trials=2", "search.scheduler.grace_period=1")
+"""``--quick``: a tiny network and sweep (the figures mean nothing; it checks the path)."""
+SEARCH_ONLY = ("confirm.enabled=false", "report.enabled=false", "verbose=0")
+GRID = tuple(
+    {"margin": margin, "gamma": gamma, "mixup_alpha": mixup, "mixup_margin": mixup,
+     "rare": "none" if margin == gamma == mixup == 0.0 else "dataset"}
+    for mixup in (0.0, 0.2) for gamma in (0.0, 4.0) for margin in (0.0, 1.0, 2.0)
+)
+"""Paper-form points: the baseline (margin = gamma = mixup = 0, no rare class) and the authors'
+default (margin 1, gamma 4, mixup 0.2/0.2, the dataset's rare classes) among them."""
+QUICK_GRID = tuple(p for p in GRID if p["mixup_alpha"] == 0.0 and p["margin"] < 2.0)
+SEEDS = (0, 1, 2)
+QUICK_SEEDS = (0, 1)
 
 
-def space_mapping(with_anchors: bool, single_anchors: bool = False) -> dict[str, Any]:
-    """margin in [0, 2] and gamma in [0, 6] in the paper's form, the rare set fixed to the
-    dataset's small classes; with the anchors of ``search_spaces/paper.yaml`` when asked, and
-    :data:`SINGLE_ANCHORS` after the baseline with ``single_anchors``."""
+@dataclass(frozen=True)
+class Options:
+    """What a run measured (records of other options are not mixed in)."""
+
+    quick: bool
+    tolerance: float
+    goal: float
+
+    @property
+    def seeds(self) -> tuple[int, ...]:
+        return QUICK_SEEDS if self.quick else SEEDS
+
+    @property
+    def grid(self) -> tuple[dict[str, Any], ...]:
+        return QUICK_GRID if self.quick else GRID
+
+
+def settings_key(settings: Mapping[str, Any]) -> str:
+    """A setting's identity: its resolved per-class values (``AsymmetrySettings.to_dict``) as JSON."""
+    return json.dumps(settings, sort_keys=True)
+
+
+# ----------------------------------------------------------------------------- the searches
+def asymtune_command() -> list[str]:
+    script = Path(sys.executable).with_name("asymtune")
+    return [str(script)] if script.is_file() else [sys.executable, "-m", "asymtune.cli"]
+
+
+def run_search(dataset: str, seed: int, output_dir: Path, quick: bool, fresh: bool) -> None:
+    """One ``asymtune tune`` command into ``output_dir``: emptied first when ``fresh``, else resumed by
+    asymtune when it holds an interrupted one."""
+    if fresh and output_dir.exists():
+        shutil.rmtree(output_dir)
+        output_dir.with_suffix(".log").unlink(missing_ok=True)
+    arguments = ["tune", *OVERRIDES[dataset], *(QUICK if quick else ()), *SEARCH_ONLY, f"search.seed={seed}",
+                 f"output_dir={output_dir}"]
+    log = output_dir.with_suffix(".log")
+    output_dir.parent.mkdir(parents=True, exist_ok=True)
+    print(f"[search_efficiency] {dataset} search seed {seed}: asymtune {' '.join(arguments)} (log: {log})",
+          file=sys.stderr, flush=True)
+    with log.open("a") as stream:
+        status = subprocess.run([*asymtune_command(), *arguments], cwd=ROOT, stdout=stream, stderr=stream).returncode
+    if status != 0:
+        raise RuntimeError(f"asymtune {' '.join(arguments)} failed (exit {status}); see {log}")
+
+
+def read_search(output_dir: Path) -> dict[str, Any]:
+    """The trials of a finished sweep of one dataset, in the order they ended, with what the
+    product's selection needs (objective, mode, constraint) and each trial's training contract."""
+    import yaml
+
+    from asymtune.results.layout import RESOLVED_CONFIG, read_manifest
+    from asymtune.results.trials import load_trials
+
+    config = yaml.safe_load((output_dir / RESOLVED_CONFIG).read_text())
+    (entry,) = read_manifest(output_dir)["datasets"].values()
+    metric = str(config["objective"]["metric"])
+    trials = []
+    loaded = load_trials(entry["experiment_dir"])
+    for record in loaded:
+        if not record.finished:
+            raise RuntimeError(f"{output_dir}: trial {record.trial_id} did not finish ({record.status})")
+        trials.append({
+            "trial_id": record.trial_id, "settings": record.settings.to_dict(), "epochs": record.epochs,
+            "objective": record.objective(metric), "last": _numbers(record.last),
+            "timestamps": [int(row["timestamp"]) for row in record.history],
+            "run": record.spec.run_config(record.settings),
+        })
+    trials.sort(key=lambda t: (t["timestamps"][-1], t["epochs"]))
+    spec = loaded[0].spec.to_dict()
+    return {"metric": metric, "mode": str(config["objective"]["mode"]),
+            "constraint": (config.get("selection") or {}).get("constraint"),
+            "max_epochs": int(config["train"]["epochs"]), "spec": spec, "trials": trials}
+
+
+def _numbers(values: Mapping[str, Any]) -> dict[str, float]:
+    return {k: float(v) for k, v in values.items() if isinstance(v, (int, float)) and not isinstance(v, bool)}
+
+
+# ----------------------------------------------------------------------------- the trainings
+def train_value(job: dict[str, Any]) -> float:
+    """Train one setting with one seed as a confirmation trains it; its last-epoch objective."""
+    import torch
+
+    from asymtune.confirm.jobs import Job, train_job
+
+    torch.set_num_threads(int(job["run"]["train"].get("num_threads") or 1))
+    run = job["run"]
+    seeded = Job(trial_id="search_efficiency", seed=int(job["seed"]), dataset_name=run["dataset_name"],
+                 dataset_spec=run["data"], model=run["model"], train={**run["train"], "seed": int(job["seed"])},
+                 settings=run["settings"])
+    return float(train_job(seeded)["metrics"][job["metric"]])
+
+
+def grid_settings(spec: Mapping[str, Any], points: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """The per-class settings of the paper-form ``points`` in the shipped space, bound to the
+    classes and rare classes of a sweep's trial contract ``spec`` (``TrialSpec.to_dict``)."""
     from asymtune.paths import resolve_search_space
     from asymtune.search.space import SearchSpace
 
-    mapping: dict[str, Any] = {
-        "form": "paper",
-        "params": {
-            "margin": {"type": "float", "low": 0.0, "high": 2.0},
-            "gamma": {"type": "float", "low": 0.0, "high": 6.0},
-        },
-        "fixed": {"schedule": "separate"},
-    }
-    if with_anchors:
-        shipped = SearchSpace.from_file(resolve_search_space("paper")).anchors
-        anchors = {name: {k: v for k, v in point.items() if k in ("margin", "gamma", "rare")}
-                   for name, point in shipped.items()}
-        if single_anchors:
-            baseline = next(iter(anchors.items()))
-            anchors = dict([baseline, *SINGLE_ANCHORS.items(), *list(anchors.items())[1:]])
-        mapping["anchors"] = anchors
-    return mapping
+    names = list(spec["class_names"])
+    bound = SearchSpace.from_file(resolve_search_space("paper")).bind(names, spec["rare"])
+    settings = []
+    for point in points:
+        flags = bound.rare_from_keyword(str(point["rare"]))
+        params = {**{k: v for k, v in point.items() if k != "rare"},
+                  **{f"rare.{name}": flags[i + 1] for i, name in enumerate(names[1:])}}
+        settings.append(bound.to_settings(params).to_dict())
+    return settings
 
 
-@dataclasses.dataclass
-class Progress:
-    """What the driver saw of one search, in the order it saw it (Ray Tune callback + stopper)."""
-
-    target: float | None
-    epochs: int = 0
-    reached_at: int | None = None
-    trials_to_reach: int | None = None
-    completed: list[dict[str, Any]] = dataclasses.field(default_factory=list)
-    curves: dict[str, list[float]] = dataclasses.field(default_factory=dict)
-
-
-def make_callback_and_stopper(progress: Progress) -> tuple[Any, Any]:
-    from ray import tune
-
-    class Count(tune.Callback):
-        def on_trial_result(self, iteration: int, trials: list, trial: Any, result: dict, **info: Any) -> None:
-            progress.epochs += 1
-            progress.curves.setdefault(trial.trial_id, []).append(float(result.get(METRIC, math.nan)))
-
-        def on_trial_complete(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
-            result = trial.last_result or {}
-            value = float(result.get(METRIC, math.nan))
-            params = {k: v for k, v in (trial.config or {}).items() if k != "asymtune"}
-            progress.completed.append({
-                "params": params, "epochs": int(result.get("training_iteration", 0)), "value": value,
-                "compute_so_far": progress.epochs, "curve": progress.curves.get(trial.trial_id, []),
-            })
-            if progress.target is not None and progress.reached_at is None and value >= progress.target:
-                progress.reached_at = progress.epochs
-                progress.trials_to_reach = len(progress.completed)
-
-    class StopWhenReached(tune.Stopper):
-        def __call__(self, trial_id: str, result: dict) -> bool:
-            return False
-
-        def stop_all(self) -> bool:
-            return progress.reached_at is not None
-
-    return Count(), StopWhenReached()
+def train_all(
+    needed: Sequence[tuple[dict[str, Any], int]], run: Mapping[str, Any], metric: str,
+    values: dict[str, dict[str, float]], save: Callable[[], None], workers: int,
+) -> None:
+    """Train each (setting, seed) of ``needed`` missing from ``values`` (``{settings_key: {seed: value}}``),
+    ``workers`` at a time, saving after each."""
+    todo = [(s, seed) for s, seed in needed if str(seed) not in values.get(settings_key(s), {})]
+    todo = list({(settings_key(s), seed): (s, seed) for s, seed in todo}.values())
+    if not todo:
+        return
+    print(f"[search_efficiency] {run['dataset_name']}: {len(todo)} training(s) to run", file=sys.stderr, flush=True)
+    jobs = [{"run": {**run, "settings": s}, "seed": seed, "metric": metric} for s, seed in todo]
+    with ProcessPoolExecutor(workers) as pool:
+        for (setting, seed), value in zip(todo, pool.map(train_value, jobs)):
+            values.setdefault(settings_key(setting), {})[str(seed)] = value
+            save()
 
 
-def run_search(
-    plan: Any, cfg: Mapping[str, Any], method: str, seed: int, num_samples: int, target: float | None,
-    points: Sequence[Mapping[str, Any]] | None, storage: Path,
-) -> dict[str, Any]:
-    """One search (or the grid, with ``points``) on one dataset; returns its record."""
-    import optuna
-    from ray import tune
-    from ray.tune.schedulers import ASHAScheduler
-    from ray.tune.search.optuna import OptunaSearch
+# ----------------------------------------------------------------------------- the measure
+def progress(search: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """After each trial ends: the trial-epochs trained so far and the setting the sweep would choose."""
+    from asymtune.confirm.select import find_baseline, select_best
+    from asymtune.method.settings import AsymmetrySettings
+    from asymtune.results.layout import FIXED_KEY, SETTINGS_KEY
+    from asymtune.results.trials import TrialRecord
 
-    from asymtune.results.layout import FIXED_KEY
-    from asymtune.search.space import SearchSpace
-    from asymtune.search.sweep import trial_name, trial_spec_of
-    from asymtune.search.trainable import run_trial
-
-    space = SearchSpace.from_mapping(space_mapping(method in ANCHORED, method == "tpe_asha_single_anchors"),
-                                     f"<search_efficiency {method}>")
-    bound = space.bind(plan.dataset.class_names, plan.dataset.rare_classes)
-    plan = dataclasses.replace(plan, space=bound)
-    search = cfg["search"]
-    scheduler: Any = None
-    if method in WITH_ASHA:
-        scheduler = ASHAScheduler(
-            time_attr="training_iteration", max_t=int(cfg["train"]["epochs"]),
-            grace_period=int(search["scheduler"]["grace_period"]),
-            reduction_factor=float(search["scheduler"]["reduction_factor"]),
-        )
-    if method in TPE_METHODS:
-        sampler: Any = optuna.samplers.TPESampler(seed=seed, n_startup_trials=int(search["n_startup_trials"]))
-        points = list(bound.anchor_points().values())
-    else:  # random search, or the grid (every point given, the sampler never asked)
-        sampler = optuna.samplers.RandomSampler(seed=seed)
-    progress = Progress(target=target)
-    callback, stopper = make_callback_and_stopper(progress)
-    searcher = OptunaSearch(
-        space=bound, metric=METRIC, mode="max", points_to_evaluate=list(points or []) or None, sampler=sampler,
-    )
-    resources = {"cpu": float(cfg["resources"]["cpu"]), "gpu": float(cfg["resources"]["gpu"])}
-    tuner = tune.Tuner(
-        tune.with_resources(run_trial, resources),
-        param_space={FIXED_KEY: trial_spec_of(plan, cfg).to_dict()},
-        tune_config=tune.TuneConfig(
-            metric=METRIC, mode="max", search_alg=searcher, scheduler=scheduler, num_samples=num_samples,
-            max_concurrent_trials=int(search["max_concurrent_trials"]), trial_name_creator=trial_name,
-            trial_dirname_creator=trial_name,
-        ),
-        run_config=tune.RunConfig(
-            name=f"{plan.name}-{method}-{seed}", storage_path=str(storage), callbacks=[callback], stop=stopper,
-            checkpoint_config=tune.CheckpointConfig(num_to_keep=1), verbose=0,
-        ),
-    )
-    start = time.perf_counter()
-    grid = tuner.fit()
-    errors = [str(result.error)[:300] for result in grid if result.error]
-    if errors:
-        raise RuntimeError(f"{plan.name} {method} seed {seed}: {len(errors)} trials failed, first: {errors[0]}")
-    return {
-        "dataset": plan.name, "method": method, "seed": seed, "target": target, "compute": progress.epochs,
-        "epochs": int(cfg["train"]["epochs"]), "iterations": int(cfg["train"]["iterations_per_epoch"]),
-        "reached_at": progress.reached_at, "trials_to_reach": progress.trials_to_reach,
-        "trials": progress.completed, "seconds": time.perf_counter() - start,
-    }
+    stamps = sorted(t for trial in search["trials"] for t in trial["timestamps"])
+    records: list[Any] = []
+    steps = []
+    for trial in search["trials"]:
+        history = [{**trial["last"], "training_iteration": trial["epochs"]}]
+        config = {FIXED_KEY: search["spec"], SETTINGS_KEY: trial["settings"]}
+        records.append(TrialRecord(trial["trial_id"], config, AsymmetrySettings.from_dict(trial["settings"]), history))
+        best = select_best(records, search["metric"], search["mode"], search["constraint"], find_baseline(records))
+        end = trial["timestamps"][-1]
+        steps.append({"compute": sum(1 for t in stamps if t <= end), "trial": trial["trial_id"],
+                      "chosen": None if best is None else best.trial_id})
+    return steps
 
 
-def compose_config(dataset: str, args: argparse.Namespace) -> dict[str, Any]:
-    from asymtune.cli import compose
-
-    overrides = [*DATASET_OVERRIDES[dataset], "ray.num_cpus=2", "verbose=0", "report.enabled=false"]
-    if args.quick:
-        overrides += ["experiment=smoke", "search.n_startup_trials=2"] if dataset != "brain_atlas" else []
-    overrides += [f"train.epochs={args.epochs}", f"search.scheduler.grace_period={args.grace_period}"]
-    return compose("tune", overrides + list(args.override))
+def chosen_settings(search: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """Every setting the sweep chose at some moment of the search."""
+    by_id = {t["trial_id"]: t["settings"] for t in search["trials"]}
+    return [by_id[step["chosen"]] for step in progress(search) if step["chosen"] is not None]
 
 
-def grid_points(args: argparse.Namespace) -> list[dict[str, float]]:
-    gammas, margins = (QUICK_GRID_GAMMA, QUICK_GRID_MARGIN) if args.quick else (GRID_GAMMA, GRID_MARGIN)
-    return [{"margin": m, "gamma": g} for g in gammas for m in margins]
+def mean_over(values: Mapping[str, float], seeds: Sequence[int]) -> float:
+    found = [values[str(s)] for s in seeds if str(s) in values]
+    return statistics.mean(found) if len(found) == len(seeds) else math.nan
 
 
-def _same_run(record: Mapping[str, Any], key: Mapping[str, Any]) -> bool:
-    return all(record.get(name) == value for name, value in key.items())
+def reached_at(search: Mapping[str, Any], values: Mapping[str, Mapping[str, float]], seeds: Sequence[int],
+               target: float) -> tuple[int | None, int | None]:
+    """The trial-epochs, and the trials ended, when the chosen setting's mean first reached ``target``."""
+    by_id = {t["trial_id"]: t["settings"] for t in search["trials"]}
+    for index, step in enumerate(progress(search)):
+        if step["chosen"] is not None and mean_over(values.get(settings_key(by_id[step["chosen"]]), {}), seeds) \
+                >= target:
+            return step["compute"], index + 1
+    return None, None
 
 
-def run_dataset(
-    dataset: str, args: argparse.Namespace, storage: Path, stored: list[dict[str, Any]], save: Any,
-) -> list[dict[str, Any]]:
-    """The grid and every search of one dataset; searches found in ``stored`` (an interrupted
-    run's ``--json``, same options) are not run again, and ``save(records)`` follows every search."""
-    import os
-
-    from asymtune.pipeline import start_ray
-    from asymtune.search.plan import plan_datasets
-
-    # Ray starts its workers at nice 15: on a machine shared with other work the trials would get a
-    # small share of the CPU. Trial-epochs do not depend on it, the wall time does.
-    os.environ.setdefault("RAY_worker_niceness", "0")
-
-    cfg = compose_config(dataset, args)
-    (plan,) = plan_datasets(cfg)
-    start_ray(cfg["ray"])
-    points = grid_points(args)
-    print(f"[search_efficiency] {dataset}: grid of {len(points)} points", file=sys.stderr, flush=True)
-    options = {"source": dataset, "epochs": args.epochs, "grace_period": args.grace_period, "quick": args.quick,
-               "iterations": int(cfg["train"]["iterations_per_epoch"])}
-    records: list[dict[str, Any]] = []
-
-    def search(method: str, seed: int, target: float | None, given: list[dict[str, float]] | None) -> dict[str, Any]:
-        key = {**options, "method": method, "seed": seed, "target": target}
-        # the grid trains every point in full: a stored grid of another ASHA grace period is the same grid
-        match = {name: value for name, value in key.items() if not (method == "grid" and name == "grace_period")}
-        found = next((r for r in stored if _same_run(r, match)), None)
-        found = {**(found or run_search(plan, cfg, method, seed, len(points), target, given, storage)), **key}
-        records.append(found)
-        save(records)
-        return found
-
-    grid = search("grid", 0, None, points)
-    target = max(trial["value"] for trial in grid["trials"]) - args.tolerance
-    for method in args.methods:
-        for seed in range(args.repeats):
-            record = search(method, seed, target, None)
-            print(f"[search_efficiency] {dataset} {method} seed {seed}: reached at {record['reached_at']} "
-                  f"trial-epochs ({record['seconds']:.0f} s)", file=sys.stderr, flush=True)
-    return records
+def seed_zero_from_trials(search: Mapping[str, Any], values: dict[str, dict[str, float]]) -> None:
+    """A trial trained for every epoch with ``train.seed`` 0 is its setting's seed-0 training."""
+    for trial in search["trials"]:
+        if trial["epochs"] == search["max_epochs"] and int(trial["run"]["train"]["seed"]) == 0:
+            values.setdefault(settings_key(trial["settings"]), {}).setdefault("0", trial["objective"])
 
 
-def _fmt_point(params: Mapping[str, Any]) -> str:
-    return f"margin {float(params['margin']):.2g}, gamma {float(params['gamma']):.2g}"
+# ----------------------------------------------------------------------------- one dataset
+def run_dataset(dataset: str, options: Options, searches: int, records: dict[str, Any], work: Path,
+                save: Callable[[], None], workers: int, fresh: bool) -> None:
+    """The searches, the grid and the scores of one dataset into ``records[dataset]`` (a search
+    already there is kept; with ``fresh`` a search's leftover output folder is not resumed)."""
+    entry = records.setdefault(dataset, {"searches": {}, "values": {}, "check": None})
+    for seed in range(searches):
+        if str(seed) not in entry["searches"]:
+            output_dir = work / f"{dataset}-seed{seed}"
+            run_search(dataset, seed, output_dir, options.quick, fresh)
+            entry["searches"][str(seed)] = read_search(output_dir)
+            save()
+    first = entry["searches"]["0"]
+    run, metric = first["trials"][0]["run"], first["metric"]
+    if entry["check"] is None:  # the reuse of seed-0 trials, checked once by training one again
+        baseline = next((t for t in first["trials"] if t["epochs"] == first["max_epochs"]
+                         and _is_baseline(t["settings"])), None)
+        if baseline is not None:
+            retrained = train_value({"run": {**run, "settings": baseline["settings"]}, "seed": 0, "metric": metric})
+            entry["check"] = {"trial": baseline["objective"], "retrained": retrained}
+            save()
+    for search in entry["searches"].values():
+        seed_zero_from_trials(search, entry["values"])
+    grid = grid_settings(first["spec"], options.grid)
+    entry["grid"] = grid
+    train_all([(s, seed) for s in grid for seed in options.seeds], run, metric, entry["values"], save, workers)
+    chosen = [s for search in entry["searches"].values() for s in chosen_settings(search)]
+    train_all([(s, seed) for s in chosen for seed in options.seeds], run, metric, entry["values"], save, workers)
 
 
-def summarise(records: list[dict[str, Any]], args: argparse.Namespace, command: str) -> list[str]:
-    lines = [
-        f"Command: `{command}` ({args.epochs} epochs x {records[0]['iterations']} iterations per trial, ASHA grace "
-        f"{args.grace_period} and factor 3 for TPE, 2 trials at a time, {args.repeats} searcher seeds; "
-        f"target: within {args.tolerance:g} of the grid's best validation Dice)",
-        "",
-        "| dataset | grid: best val Dice (setting), compute | searcher | trial-epochs to reach the target, per seed "
-        "| median | % of the grid's compute, median (range) | trials to reach, per seed "
-        "| best val Dice found, per seed |",
-        "|---|---|---|---|---|---|---|---|",
-    ]
-    verdicts = []
-    for dataset in dict.fromkeys(r["dataset"] for r in records):
-        grid = next(r for r in records if r["dataset"] == dataset and r["method"] == "grid")
-        best = max(grid["trials"], key=lambda t: t["value"])
-        grid_compute = grid["compute"]
-        head = f"{best['value']:.3f} ({_fmt_point(best['params'])}), {grid_compute}"
-        for method in args.methods:
-            rows = [r for r in records if r["dataset"] == dataset and r["method"] == method]
-            if not rows:
-                continue
-            costs = [r["reached_at"] if r["reached_at"] is not None else math.inf for r in rows]
-            shown = [str(c) if c != math.inf else f">{r['compute']}" for c, r in zip(costs, rows)]
-            median = statistics.median(costs)
-            fractions = [100 * c / grid_compute for c in costs]
-            span = (f"{min(fractions):.0f}-{max(fractions):.0f}" if math.isfinite(max(fractions)) else
-                    f"{min(fractions):.0f}-not reached" if math.isfinite(min(fractions)) else "none reached")
-            median_text = f"{median:.0f}" if math.isfinite(median) else "not reached"
-            percent = f"{100 * median / grid_compute:.0f}% ({span})" if math.isfinite(median) else f"- ({span})"
-            trials = ", ".join(str(r["trials_to_reach"]) if r["trials_to_reach"] else "-" for r in rows)
-            found = ", ".join(f"{max(t['value'] for t in r['trials']):.3f}" if r["trials"] else "-" for r in rows)
-            lines.append(f"| {dataset} | {head} | {method} | {', '.join(shown)} | {median_text} | {percent} "
-                         f"| {trials} | {found} |")
-            head = ""
-            if method == "tpe_asha":
-                reached = sum(math.isfinite(c) for c in costs)
-                best_found = statistics.median(max(t["value"] for t in r["trials"]) for r in rows if r["trials"])
-                verdicts.append((dataset, median / grid_compute if math.isfinite(median) else math.inf,
-                                 reached, len(rows), best_found, best["value"] - args.tolerance,
-                                 statistics.median(r["compute"] for r in rows)))
-    lines.append("")
-    for dataset, fraction, reached, runs, found, target, spent in verdicts:
-        if math.isfinite(fraction):
-            met = "meets" if fraction <= args.goal else "misses"
-            lines.append(f"- {dataset}: TPE + ASHA needs {100 * fraction:.0f}% of the grid's compute (median over "
-                         f"seeds): {met} the goal of at most {100 * args.goal:.0f}%.")
-        else:
-            lines.append(f"- {dataset}: TPE + ASHA reaches the target in {reached} of {runs} searches, so the median "
-                         f"is not reached: **misses the goal** of at most {100 * args.goal:.0f}%. "
-                         "With its whole budget "
-                         f"(median {spent:.0f} trial-epochs, {100 * spent / grid_compute:.0f}% of the grid's) its best "
-                         f"validation Dice is {found:.3f} (median over seeds), {target - found:.3f} below the target "
-                         f"{target:.3f}.")
-    rungs = rung_correlations(records, args)
-    if rungs:
-        lines += ["", rungs]
-    determinism = check_determinism(records)
-    if determinism:
-        lines += ["", determinism]
+def _is_baseline(settings: Mapping[str, Any]) -> bool:
+    from asymtune.method.settings import AsymmetrySettings
+
+    return AsymmetrySettings.from_dict(settings).is_baseline
+
+
+# ----------------------------------------------------------------------------- the block
+def describe(settings: Mapping[str, Any], class_names: Sequence[str] | None = None) -> str:
+    """``margin 1 (lesion); gamma 4; mixup 0.2/0.2`` in short."""
+    parts = []
+    margin = [m for m in settings["margin"] if m]
+    gamma = [g for g in settings["gamma"] if g]
+    if margin:
+        parts.append(f"margin {max(margin):.2g}")
+    if gamma:
+        parts.append(f"gamma {max(gamma):.2g}")
+    if settings.get("mixup_alpha"):
+        parts.append(f"mixup {settings['mixup_alpha']:.2g}/{settings['mixup_margin']:.2g}")
+    if settings.get("adv_eps"):
+        parts.append(f"adversarial {settings['adv_eps']:.2g}")
+    return ", ".join(parts) or "baseline"
+
+
+def summarise_dataset(dataset: str, entry: Mapping[str, Any], options: Options) -> tuple[list[str], bool | None]:
+    """The rows of one dataset and its verdict (None: no search)."""
+    seeds = options.seeds
+    grid = entry["grid"]
+    means = [(mean_over(entry["values"].get(settings_key(s), {}), seeds), s) for s in grid]
+    best_mean, best = max(means, key=lambda pair: pair[0])
+    best_values = [entry["values"][settings_key(best)][str(s)] for s in seeds]
+    target = best_mean - options.tolerance
+    first = next(iter(entry["searches"].values()))
+    grid_compute = len(grid) * first["max_epochs"]
+    rows, fractions = [], []
+    for seed, search in entry["searches"].items():
+        compute, trials = reached_at(search, entry["values"], seeds, target)
+        spent = sum(len(t["timestamps"]) for t in search["trials"])
+        final = progress(search)[-1]["chosen"]
+        final_settings = next(t["settings"] for t in search["trials"] if t["trial_id"] == final)
+        final_mean = mean_over(entry["values"].get(settings_key(final_settings), {}), seeds)
+        fraction = compute / grid_compute if compute is not None else math.inf
+        fractions.append(fraction)
+        reach = (f"{compute} ({100 * fraction:.0f}%), after {trials} trials" if compute is not None
+                 else f"not reached in {spent} ({100 * spent / grid_compute:.0f}%)")
+        rows.append(f"| {dataset} | {seed} | {reach} | {describe(final_settings)}: {final_mean:.3f} "
+                    f"({final_mean - best_mean:+.3f}) | {spent} |")
+    median = statistics.median(fractions)
+    met = median <= options.goal
+    head = (f"- {dataset}: grid best {describe(best)}, {best_mean:.3f} over seeds "
+            f"({', '.join(f'{v:.3f}' for v in best_values)}; sd {statistics.stdev(best_values):.3f}); target "
+            f"{target:.3f}; grid compute {grid_compute} trial-epochs ({len(grid)} settings x "
+            f"{first['max_epochs']} epochs). Median share to reach: "
+            + (f"{100 * median:.0f}%" if math.isfinite(median) else "not reached")
+            + f": **{'met' if met else 'not met'}** (goal: at most {100 * options.goal:.0f}%).")
+    check = entry.get("check")
+    if check:
+        head += (f" Seed-0 reuse check: the baseline trial {check['trial']:.4f}, retrained "
+                 f"{check['retrained']:.4f} (difference {abs(check['trial'] - check['retrained']):.4f}).")
+    return [head, *rows], met
+
+
+def grid_table(dataset: str, entry: Mapping[str, Any], options: Options) -> list[str]:
+    """Every grid setting's value per seed and mean, best first."""
+    lines = [f"| {dataset}: grid setting | " + " | ".join(f"seed {s}" for s in options.seeds) + " | mean |",
+             "|---|" + "---|" * (len(options.seeds) + 1)]
+    scored = [(mean_over(entry["values"].get(settings_key(s), {}), options.seeds), s) for s in entry["grid"]]
+    for mean, setting in sorted(scored, key=lambda pair: -pair[0]):
+        values = entry["values"].get(settings_key(setting), {})
+        lines.append(f"| {describe(setting)} | " + " | ".join(f"{values.get(str(s), math.nan):.3f}"
+                                                              for s in options.seeds) + f" | {mean:.3f} |")
     return lines
 
 
-def _ranks(values: Sequence[float]) -> list[float]:
-    order = sorted(range(len(values)), key=lambda i: values[i])
-    ranks = [0.0] * len(values)
-    for rank, index in enumerate(order):
-        ranks[index] = float(rank)
-    return ranks
-
-
-def spearman(a: Sequence[float], b: Sequence[float]) -> float:
-    """Rank correlation (ties broken by order; enough for a diagnostic)."""
-    ra, rb = _ranks(a), _ranks(b)
-    mean_a, mean_b = statistics.mean(ra), statistics.mean(rb)
-    cov = sum((x - mean_a) * (y - mean_b) for x, y in zip(ra, rb))
-    norm = math.sqrt(sum((x - mean_a) ** 2 for x in ra) * sum((y - mean_b) ** 2 for y in rb))
-    return cov / norm if norm else math.nan
-
-
-def rung_correlations(records: list[dict[str, Any]], args: argparse.Namespace) -> str:
-    """How well the validation Dice at ASHA's rungs predicts the last epoch's, across the grid."""
-    messages = []
-    for dataset in dict.fromkeys(r["dataset"] for r in records):
-        grid = next(r for r in records if r["dataset"] == dataset and r["method"] == "grid")
-        curves = [t.get("curve") or [] for t in grid["trials"]]
-        if len(curves) < 3 or not all(len(c) == args.epochs for c in curves):
+def summarise(records: Mapping[str, Any], datasets: Sequence[str], options: Options, command: str) -> list[str]:
+    """The Markdown block."""
+    lines = [
+        f"Command: `{command}` (`asymtune tune` as shipped per dataset and searcher seed, without confirmation "
+        f"and report; grid: {len(options.grid)} paper-form settings trained with seeds "
+        f"{', '.join(map(str, options.seeds))}; target: the grid's best mean over those seeds minus "
+        f"{options.tolerance:g}; a search reaches it when the setting it would choose has a mean over the same seeds "
+        "at or above it; compute in trial-epochs)",
+        "",
+    ]
+    verdicts = []
+    table = ["| dataset | searcher seed | trial-epochs to reach (% of the grid's) | chosen at the end: mean over "
+             "seeds (vs the grid's best) | trial-epochs of the search |", "|---|---|---|---|---|"]
+    heads = []
+    for dataset in datasets:
+        entry = records.get(dataset)
+        if not entry or not entry.get("searches") or not entry.get("grid"):
             continue
-        rungs, rung = [], args.grace_period
-        while rung < args.epochs:
-            rungs.append(rung)
-            rung *= 3
-        final = [c[-1] for c in curves]
-        shown = ", ".join(f"epoch {r}: {spearman([c[r - 1] for c in curves], final):.2f}" for r in rungs)
-        messages.append(f"{dataset}: {shown}")
-    if not messages:
-        return ""
-    return ("Rank correlation, across the grid's trials, of the validation Dice at ASHA's rungs with the "
-            "last epoch's (1: the rung ranks trials as the end does; 0: no better than chance): "
-            + "; ".join(messages) + ".")
-
-
-def check_determinism(records: list[dict[str, Any]]) -> str:
-    """Compare the grid's value at the authors' default with what the anchored TPE runs got there."""
-    messages = []
-    for dataset in dict.fromkeys(r["dataset"] for r in records):
-        grid = next(r for r in records if r["dataset"] == dataset and r["method"] == "grid")
-        reference = {(round(float(t["params"]["margin"]), 6), round(float(t["params"]["gamma"]), 6)): t["value"]
-                     for t in grid["trials"] if t["epochs"] == max(x["epochs"] for x in grid["trials"])}
-        differences = []
-        for record in records:
-            if record["dataset"] != dataset or record["method"] == "grid":
-                continue
-            for trial in record["trials"]:
-                key = (round(float(trial["params"]["margin"]), 6), round(float(trial["params"]["gamma"]), 6))
-                if key in reference and trial["epochs"] == max(x["epochs"] for x in grid["trials"]):
-                    differences.append(abs(trial["value"] - reference[key]))
-        if differences:
-            messages.append(f"{dataset}: {len(differences)} searcher trials repeated a grid point, largest "
-                            f"difference in validation Dice {max(differences):.4f}")
-    return (
-        ("Reproducibility check (same setting, same seed, another process): " + "; ".join(messages) + ".")
-        if messages
-        else ""
-    )
-
-
-def plot(records: list[dict[str, Any]], args: argparse.Namespace, path: Path) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    datasets = list(dict.fromkeys(r["dataset"] for r in records))
-    figure, axes = plt.subplots(1, len(datasets), figsize=(5 * len(datasets), 3.6), squeeze=False)
-    colours = {"grid": "black", "tpe_asha": "tab:blue", "tpe_asha_no_anchors": "tab:green", "random": "tab:orange",
-               "tpe_no_asha": "tab:purple", "tpe_asha_single_anchors": "tab:red"}
-    for axis, dataset in zip(axes[0], datasets):
-        for record in (r for r in records if r["dataset"] == dataset):
-            best, xs, ys = -math.inf, [], []
-            for trial in record["trials"]:
-                best = max(best, trial["value"])
-                xs.append(trial["compute_so_far"])
-                ys.append(best)
-            label = record["method"] if record["seed"] == 0 else None
-            axis.step(xs, ys, where="post", color=colours.get(record["method"]), alpha=0.8, label=label)
-        grid = next(r for r in records if r["dataset"] == dataset and r["method"] == "grid")
-        target = max(t["value"] for t in grid["trials"]) - args.tolerance
-        axis.axhline(target, color="grey", linestyle="--", linewidth=1, label="target")
-        axis.axvline(args.goal * grid["compute"], color="red", linestyle=":", linewidth=1, label="goal (30% of grid)")
-        axis.set_title(dataset)
-        axis.set_xlabel("trial-epochs")
-        axis.set_ylabel("best validation Dice so far")
-        axis.set_ylim(bottom=max(0.0, target - 0.15))
-    axes[0][0].legend(fontsize=7, loc="lower right")
-    figure.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    figure.savefig(path, dpi=110)
+        rows, met = summarise_dataset(dataset, entry, options)
+        heads.append(rows[0])
+        table += rows[1:]
+        verdicts.append(met)
+    lines += table + ["", *heads, "",
+                      f"Verdict: the goal is met on {sum(bool(v) for v in verdicts)} of {len(verdicts)} datasets "
+                      f"(acceptance: at least 3 of the 4 built-in sets)."]
+    for dataset in datasets:
+        entry = records.get(dataset)
+        if entry and entry.get("grid"):
+            lines += ["", *grid_table(dataset, entry, options)]
+    return lines
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--datasets", nargs="+", default=None,
-                        help="of synth_lesions, synth_organs, brain_atlas (default: the synthetic two, "
-                             "plus brain_atlas when data/Dataset901_BrainAtlas exists)")
-    parser.add_argument("--methods", nargs="+", default=list(METHODS), choices=METHODS + EXTRA_METHODS)
-    parser.add_argument("--repeats", type=int, default=3)
-    parser.add_argument("--epochs", type=int, default=20)
-    parser.add_argument("--grace-period", type=int, default=4)
+    parser.add_argument("--datasets", nargs="+", choices=DATASETS, default=list(DATASETS))
+    parser.add_argument("--searches", type=int, default=3, help="searcher seeds (search.seed 0, 1, ...)")
     parser.add_argument("--tolerance", type=float, default=0.01, help="1 Dice point")
     parser.add_argument("--goal", type=float, default=0.30)
-    parser.add_argument("--override", nargs="*", default=[], help="more Hydra overrides of conf/tune.yaml")
-    parser.add_argument("--quick", action="store_true", help="tiny data and network, a 2x2 grid, 1 repeat, 3 epochs")
-    parser.add_argument("--json", type=Path, help="write every search's record here, after each one")
-    parser.add_argument("--resume", action="store_true", help="take the searches already in --json (an interrupted "
-                        "run with the same options) instead of running them again")
-    parser.add_argument("--figure", type=Path, help="write the best-so-far curves here (PNG)")
+    parser.add_argument("--workers", type=int, default=2, help="grid trainings at a time")
+    parser.add_argument("--quick", action="store_true", help="synth_lesions, tiny network, 1 search, 4-point grid")
+    parser.add_argument("--json", type=Path, help="the records, written after every step")
+    parser.add_argument("--resume", action="store_true", help="take what --json holds (same options)")
+    parser.add_argument("--render-only", action="store_true", help="print the block from --json; run nothing")
+    parser.add_argument("--work-dir", type=Path, default=ROOT / "outputs" / "search_efficiency",
+                        help="the searches' output folders")
     parser.add_argument("--out", type=Path)
     args = parser.parse_args(argv)
     if args.quick:
-        args.repeats, args.epochs, args.grace_period = 1, 3, 1
-    datasets = args.datasets or (["synth_lesions"] if args.quick else
-                                 ["synth_lesions", "synth_organs"] + (["brain_atlas"] if BRAIN_ATLAS.is_dir() else []))
-    unknown = sorted(set(datasets) - set(DATASET_OVERRIDES))
-    if unknown:
-        parser.error(f"--datasets {unknown}: expected some of {sorted(DATASET_OVERRIDES)}")
-    command = "python bench/search_efficiency.py" + (" --quick" if args.quick else "")
-    if args.datasets:
-        command += " --datasets " + " ".join(args.datasets)
-    if not args.quick:
-        command += f" --repeats {args.repeats} --epochs {args.epochs} --grace-period {args.grace_period}"
-    if args.methods != list(METHODS):
-        command += " --methods " + " ".join(args.methods)
-    if args.override:
-        command += " --override " + " ".join(args.override)
-    if "brain_atlas" in datasets and not BRAIN_ATLAS.is_dir():  # `asymtune data prepare brain_atlas`, a few seconds
-        from asymtune.data.builtin_real import prepare_builtin
+        args.searches = 1
+        if args.datasets == list(DATASETS):
+            args.datasets = ["synth_lesions"]
+    options = Options(quick=args.quick, tolerance=args.tolerance, goal=args.goal)
+    command = "python bench/search_efficiency.py" + (" --quick" if args.quick else "") \
+        + f" --datasets {' '.join(args.datasets)}" + ("" if args.quick else f" --searches {args.searches}")
+    stored: dict[str, Any] = {}
+    if (args.resume or args.render_only) and args.json and args.json.is_file():
+        stored = json.loads(args.json.read_text())
+        if stored.get("options") != vars(options) | {"searches": args.searches}:
+            parser.error(f"{args.json}: its records were measured with {stored.get('options')}, "
+                         f"not {vars(options) | {'searches': args.searches}}")
+    elif args.render_only:
+        parser.error("--render-only needs an existing --json file")
+    records: dict[str, Any] = stored.get("datasets", {})
 
-        prepare_builtin("brain_atlas", BRAIN_ATLAS.parent)
-    stored = json.loads(args.json.read_text()) if args.resume and args.json and args.json.is_file() else []
-    records: list[dict[str, Any]] = []
-
-    def save(dataset_records: list[dict[str, Any]]) -> None:
+    def save() -> None:
         if args.json:
             args.json.parent.mkdir(parents=True, exist_ok=True)
-            args.json.write_text(json.dumps(records + dataset_records, indent=1))
+            args.json.write_text(json.dumps({"options": vars(options) | {"searches": args.searches},
+                                             "datasets": records}, indent=1))
 
-    with tempfile.TemporaryDirectory(prefix="asymtune-search-efficiency-") as tmp:
-        for dataset in datasets:
-            records += run_dataset(dataset, args, Path(tmp), stored, save)
-    lines = summarise(records, args, command)
-    if args.figure:
-        plot(records, args, args.figure)
-        lines += ["", f"![best validation Dice so far against trial-epochs]({args.figure.name})"
-                  if args.figure.parent.name != "figures" else
-                  f"![best validation Dice so far against trial-epochs](figures/{args.figure.name})"]
-    return emit(lines, args.out)
+    if not args.render_only:
+        for dataset in args.datasets:
+            if dataset in ("brain_atlas", "nuclei"):
+                _prepare(dataset)
+            run_dataset(dataset, options, args.searches, records, args.work_dir, save, args.workers,
+                        fresh=not args.resume)
+    return emit(summarise(records, args.datasets, options, command), args.out)
+
+
+def _prepare(dataset: str) -> None:
+    """Build a real built-in dataset where it is missing (``asymtune data prepare``)."""
+    folder = {"brain_atlas": "Dataset901_BrainAtlas", "nuclei": "Dataset902_Nuclei"}[dataset]
+    if not (ROOT / "data" / folder).is_dir():
+        from asymtune.data.builtin_real import prepare_builtin
+
+        prepare_builtin(dataset, ROOT / "data")
 
 
 if __name__ == "__main__":
