@@ -117,10 +117,6 @@ BENCHMARKS = (
         "sweep_wall_time", "docs/benchmarks.md", "Sweep wall time", "sweep_wall_time.py",
         (), ("--quick",), minutes=7,
     ),
-    Benchmark(  # the renovation's reference: the commit before it (bench/compare_sweeps.py)
-        "refactor_equivalence", "docs/benchmarks.md", "Same results after the renovation", "compare_sweeps.py",
-        ("--against", "3294998"), ("--against", "3294998", "experiment=smoke"), minutes=12,
-    ),
     Benchmark(
         "orchestration_overhead_30", "docs/benchmarks.md", "Orchestration overhead", "orchestration_overhead.py",
         ("--trials", "4", "--concurrency", "2", "--epochs", "30", "--repeats", "3"),
