@@ -52,6 +52,7 @@ from pathlib import Path
 from typing import Any
 
 from _output import emit  # bench/ is on sys.path when a script runs
+from _product import asymtune_command, local_ray_env
 
 ROOT = Path(__file__).resolve().parent.parent
 REPORT = "report.json"
@@ -128,18 +129,10 @@ Runner = Callable[[list[str], Path], int]
 
 
 def asymtune_runner(arguments: list[str], log: Path) -> int:
-    """Run the `asymtune` command of this environment in the repository root.
-
-    The command gets ``RAY_ADDRESS=local`` unless an address is given: with ``ray.address`` unset,
-    ``ray.init`` joins a cluster that ``ray start`` left on this machine (Ray reads
-    ``/tmp/ray/ray_current_cluster``) instead of starting its own, and the repeat then measures, or
-    dies with, somebody else's cluster.
-    """
-    executable = Path(sys.executable).with_name("asymtune")
-    command = [str(executable) if executable.is_file() else shutil.which("asymtune") or "asymtune", *arguments]
-    env = dict(os.environ)
-    if "RAY_ADDRESS" not in env and not any(a.startswith("ray.address=") for a in arguments):
-        env["RAY_ADDRESS"] = "local"
+    """Run the `asymtune` command of this environment in the repository root, on a Ray runtime of
+    its own (``_product.local_ray_env``) unless an address is given."""
+    command = [*asymtune_command(), *arguments]
+    env = local_ray_env(arguments)
     with log.open("a") as stream:
         stream.write(f"\n$ asymtune {' '.join(arguments)}\n")
         stream.flush()

@@ -57,6 +57,7 @@ from pathlib import Path
 from typing import Any
 
 from _output import emit  # bench/ is on sys.path when a script runs
+from _product import asymtune_command, local_ray_env
 
 ROOT = Path(__file__).resolve().parent.parent
 DATASETS = ("synth_lesions", "synth_organs", "brain_atlas", "nuclei")
@@ -106,11 +107,6 @@ def settings_key(settings: Mapping[str, Any]) -> str:
 
 
 # ----------------------------------------------------------------------------- the searches
-def asymtune_command() -> list[str]:
-    script = Path(sys.executable).with_name("asymtune")
-    return [str(script)] if script.is_file() else [sys.executable, "-m", "asymtune.cli"]
-
-
 def run_search(dataset: str, seed: int, output_dir: Path, quick: bool, fresh: bool) -> None:
     """One ``asymtune tune`` command into ``output_dir``: emptied first when ``fresh``, else resumed by
     asymtune when it holds an interrupted one."""
@@ -124,7 +120,8 @@ def run_search(dataset: str, seed: int, output_dir: Path, quick: bool, fresh: bo
     print(f"[search_efficiency] {dataset} search seed {seed}: asymtune {' '.join(arguments)} (log: {log})",
           file=sys.stderr, flush=True)
     with log.open("a") as stream:
-        status = subprocess.run([*asymtune_command(), *arguments], cwd=ROOT, stdout=stream, stderr=stream).returncode
+        status = subprocess.run([*asymtune_command(), *arguments], cwd=ROOT, stdout=stream, stderr=stream,
+                                env=local_ray_env(arguments)).returncode
     if status != 0:
         raise RuntimeError(f"asymtune {' '.join(arguments)} failed (exit {status}); see {log}")
 
@@ -147,19 +144,23 @@ def read_search(output_dir: Path) -> dict[str, Any]:
             raise RuntimeError(f"{output_dir}: trial {record.trial_id} did not finish ({record.status})")
         trials.append({
             "trial_id": record.trial_id, "settings": record.settings.to_dict(), "epochs": record.epochs,
-            "objective": record.objective(metric), "last": _numbers(record.last),
+            "objective": record.objective(metric), "last": _validation(record.last),
             "timestamps": [int(row["timestamp"]) for row in record.history],
-            "run": record.spec.run_config(record.settings),
+            "seed": int(record.spec.run_config(record.settings)["train"]["seed"]),
         })
     trials.sort(key=lambda t: (t["timestamps"][-1], t["epochs"]))
-    spec = loaded[0].spec.to_dict()
+    first = loaded[0]
+    run = {k: v for k, v in first.spec.run_config(first.settings).items() if k != "settings"}
     return {"metric": metric, "mode": str(config["objective"]["mode"]),
             "constraint": (config.get("selection") or {}).get("constraint"),
-            "max_epochs": int(config["train"]["epochs"]), "spec": spec, "trials": trials}
+            "max_epochs": int(config["train"]["epochs"]), "spec": first.spec.to_dict(), "run": run,
+            "trials": trials}
 
 
-def _numbers(values: Mapping[str, Any]) -> dict[str, float]:
-    return {k: float(v) for k, v in values.items() if isinstance(v, (int, float)) and not isinstance(v, bool)}
+def _validation(values: Mapping[str, Any]) -> dict[str, float]:
+    """The validation metrics of a trial's last result (what the product's selection reads)."""
+    return {k: float(v) for k, v in values.items()
+            if k.startswith("val/") and isinstance(v, (int, float)) and not isinstance(v, bool)}
 
 
 # ----------------------------------------------------------------------------- the trainings
@@ -259,7 +260,7 @@ def reached_at(search: Mapping[str, Any], values: Mapping[str, Mapping[str, floa
 def seed_zero_from_trials(search: Mapping[str, Any], values: dict[str, dict[str, float]]) -> None:
     """A trial trained for every epoch with ``train.seed`` 0 is its setting's seed-0 training."""
     for trial in search["trials"]:
-        if trial["epochs"] == search["max_epochs"] and int(trial["run"]["train"]["seed"]) == 0:
+        if trial["epochs"] == search["max_epochs"] and trial["seed"] == 0:
             values.setdefault(settings_key(trial["settings"]), {}).setdefault("0", trial["objective"])
 
 
@@ -276,7 +277,7 @@ def run_dataset(dataset: str, options: Options, searches: int, records: dict[str
             entry["searches"][str(seed)] = read_search(output_dir)
             save()
     first = entry["searches"]["0"]
-    run, metric = first["trials"][0]["run"], first["metric"]
+    run, metric = first["run"], first["metric"]
     if entry["check"] is None:  # the reuse of seed-0 trials, checked once by training one again
         baseline = next((t for t in first["trials"] if t["epochs"] == first["max_epochs"]
                          and _is_baseline(t["settings"])), None)

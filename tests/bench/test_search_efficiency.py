@@ -21,14 +21,14 @@ def _settings(margin: float = 0.0, gamma: float = 0.0) -> dict[str, Any]:
 def _trial(trial_id: str, settings: dict[str, Any], objective: float, stamps: list[int]) -> dict[str, Any]:
     return {"trial_id": trial_id, "settings": settings, "epochs": len(stamps), "objective": objective,
             "last": {"val/mean_fg_dice": objective, "val/dice/lesion": objective}, "timestamps": stamps,
-            "run": {"dataset_name": "toy", "data": SPEC["dataset"], "model": SPEC["model"], "train": SPEC["train"],
-                    "settings": settings}}
+            "seed": SPEC["train"]["seed"]}
 
 
 # Two at a time: the baseline (4 epochs) and a margin trial (4 epochs) from t=10, then a focal trial
 # stopped by ASHA after 1 epoch. In end order: baseline (t=13), margin (t=14), focal (t=15).
 BASE, MARGIN, FOCAL = _settings(), _settings(margin=1.0), _settings(gamma=4.0)
 SEARCH = {"metric": "val/mean_fg_dice", "mode": "max", "constraint": None, "max_epochs": 4, "spec": SPEC,
+          "run": {"dataset_name": "toy", "data": SPEC["dataset"], "model": SPEC["model"], "train": SPEC["train"]},
           "trials": [_trial("base", BASE, 0.50, [10, 11, 12, 13]), _trial("margin", MARGIN, 0.60, [11, 12, 13, 14]),
                      _trial("focal", FOCAL, 0.70, [15])]}
 
@@ -63,6 +63,10 @@ def test_only_a_full_length_seed_zero_trial_stands_for_its_settings_seed_zero_tr
     values: dict[str, dict[str, float]] = {}
     efficiency.seed_zero_from_trials(SEARCH, values)
     assert values == {efficiency.settings_key(BASE): {"0": 0.50}, efficiency.settings_key(MARGIN): {"0": 0.60}}
+    other_seed = {**SEARCH, "trials": [{**t, "seed": 1} if t["trial_id"] == "margin" else t for t in SEARCH["trials"]]}
+    values = {}
+    efficiency.seed_zero_from_trials(other_seed, values)
+    assert values == {efficiency.settings_key(BASE): {"0": 0.50}}  # a seed-1 trial is not a seed-0 training
 
 
 def test_the_grid_holds_the_shipped_anchors_and_twelve_distinct_settings(bench_module) -> None:
