@@ -283,6 +283,24 @@ def provenance_of(body: str) -> tuple[str | None, str | None]:
     return None, None
 
 
+_RECORDS = re.compile(r"records measured at commit ([0-9a-f]{7,40}) on ([\d-]+ [\d:]+ UTC)")
+
+
+def records_of(body: str) -> tuple[str, str] | None:
+    """The commit and date the records of a block were measured at: named by a resumed block's
+    provenance (``records measured at commit ... on ...``), else the block's own commit and date;
+    None when its provenance names no commit."""
+    for line in reversed(body.splitlines()):
+        if line.startswith("<sub>") and "bench/run_all.py --only " in line:
+            carried = _RECORDS.search(line)
+            if carried:
+                return carried.group(1), carried.group(2)
+            commit = re.search(r"\bcommit ([0-9a-f]{7,40})\b", line)
+            date = re.search(r"measured ([\d-]+ [\d:]+ UTC)", line)
+            return (commit.group(1), date.group(1) if date else "an unknown date") if commit else None
+    return None
+
+
 def _code_of(source: str) -> str | None:
     """``source``'s syntax tree without docstrings (comments are not in it), or None if it does not parse."""
     try:
@@ -327,6 +345,14 @@ def stale_reason(
     if _git(root, "cat-file", "-e", f"{commit}^{{commit}}").returncode != 0:
         return f"commit {commit} of its provenance is not in this repository; {rerun}"
     files = _git(root, "diff", "--name-only", commit, "HEAD", "--", *bench.sources).stdout.split()
+    records = _RECORDS.search(body)
+    if records and _git(root, "cat-file", "-e", f"{records.group(1)}^{{commit}}").returncode == 0:
+        # records taken from an earlier run (--resume): the product they measured is judged from then
+        product = _git(root, "diff", "--name-only", records.group(1), "HEAD", "--", *bench.paths).stdout.split()
+        product = [path for path in product if not same_code(root, path, records.group(1), "HEAD")]
+        files = sorted({*files, *product})
+        if product:
+            commit = f"{records.group(1)}, the commit its records were measured at (rendered at {commit})"
     if code is None:
         files = [path for path in files if not same_code(root, path, commit, "HEAD")]
         if not files:
@@ -390,6 +416,14 @@ def gpu_visible() -> bool:
     import torch
 
     return torch.cuda.is_available()
+
+
+def block_body(path: Path, key: str) -> str:
+    """The text between the markers of block ``key`` in the document ``path`` ("" when absent)."""
+    if not path.is_file():
+        return ""
+    match = next((m for m in _BLOCK.finditer(path.read_text()) if m.group(2) == key), None)
+    return match.group(3) if match else ""
 
 
 def markers(key: str) -> tuple[str, str]:
@@ -540,8 +574,10 @@ def main(argv: list[str] | None = None) -> int:
             continue
         size = "quick run, not a published figure: " if args.quick else ""
         resumed = args.resume and not args.quick and "--json" in bench.full
+        earlier = records_of(block_body(doc_dir / Path(bench.doc).name, bench.key)) if resumed else None
         closing = (
             " --resume`; records found in the --json file from an earlier run were taken, not recomputed"
+            + (f"; records measured at commit {earlier[0]} on {earlier[1]}" if earlier else "")
             if resumed
             else "`"
         )

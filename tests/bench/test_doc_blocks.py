@@ -194,3 +194,29 @@ def test_same_code_compares_syntax_trees_without_docstrings(repo: Path, bench_mo
     assert run_all.same_code(repo, "pkg/a.py", first, second) is same
     assert run_all.same_code(repo, "pkg/a.txt", first, second) is False  # not Python: any change counts
     assert run_all.same_code(repo, "pkg/missing.py", first, second) is False
+
+
+def test_a_block_rendered_from_earlier_records_is_judged_from_the_commit_of_those_records(
+    repo: Path, bench_x
+) -> None:
+    run_all, bench = bench_x
+    measured = _commit(repo, {"bench/x.py": "1", "pkg/a.py": "1"})
+    first = _doc("x", _provenance(measured).replace("measured today", "measured 2026-12-01 07:56 UTC"))
+    assert run_all.records_of(first) == (measured, "2026-12-01 07:56 UTC")
+
+    # the script changes (e.g. its table), the product does not: re-rendered from the records, fresh
+    rendered = _commit(repo, {"bench/x.py": "2"})
+    carried = f"; records measured at commit {measured} on 2026-12-01 07:56 UTC"
+    resumed = _doc("x", _provenance(rendered, carried))
+    assert run_all.provenance_of(resumed)[0] == rendered  # the block's own commit comes first
+    assert run_all.records_of(resumed) == (measured, "2026-12-01 07:56 UTC")  # carried through re-renders
+    assert run_all.mark_stale(resumed, repo, [bench])[1] == []
+
+    # the product changes after the records were measured but before the re-render: stale, not laundered
+    _commit(repo, {"pkg/a.py": "2"})
+    later = _commit(repo, {"bench/x.py": "3"})
+    relaundered = _doc("x", _provenance(later, carried))
+    assert run_all.mark_stale(relaundered, repo, [bench])[1] == [
+        f"x: pkg changed since {measured}, the commit its records were measured at (rendered at {later}); "
+        "rerun `python bench/run_all.py --only x`"]
+    assert run_all.records_of(_doc("x", "<sub>measured (`python bench/run_all.py --only x`)</sub>")) is None
