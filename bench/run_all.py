@@ -37,6 +37,7 @@ import argparse
 import ast
 import functools
 import hashlib
+import json
 import os
 import re
 import shutil
@@ -286,19 +287,29 @@ def provenance_of(body: str) -> tuple[str | None, str | None]:
 _RECORDS = re.compile(r"records measured at commit ([0-9a-f]{7,40}) on ([\d-]+ [\d:]+ UTC)")
 
 
-def records_of(body: str) -> tuple[str, str] | None:
-    """The commit and date the records of a block were measured at: named by a resumed block's
-    provenance (``records measured at commit ... on ...``), else the block's own commit and date;
-    None when its provenance names no commit."""
-    for line in reversed(body.splitlines()):
-        if line.startswith("<sub>") and "bench/run_all.py --only " in line:
-            carried = _RECORDS.search(line)
-            if carried:
-                return carried.group(1), carried.group(2)
-            commit = re.search(r"\bcommit ([0-9a-f]{7,40})\b", line)
-            date = re.search(r"measured ([\d-]+ [\d:]+ UTC)", line)
-            return (commit.group(1), date.group(1) if date else "an unknown date") if commit else None
-    return None
+RECORDS_INDEX = "docs/data/records.json"
+"""Per records file (``--json`` of a full run): the commit and date at which the run that wrote
+its records started, written by :func:`main` before the run, read when a block is rendered
+again from the records (``--resume``)."""
+
+
+def records_file(bench: Benchmark) -> str | None:
+    """The ``--json`` records file of ``bench``'s full run (relative to the root), or None."""
+    arguments = list(bench.full)
+    return arguments[arguments.index("--json") + 1] if "--json" in arguments else None
+
+
+def read_records_index(root: Path) -> dict[str, dict[str, str]]:
+    path = root / RECORDS_INDEX
+    return json.loads(path.read_text()) if path.is_file() else {}
+
+
+def note_records_start(root: Path, records: str, commit: str, date: str) -> None:
+    """Write into the index that a run writing ``records`` starts now, at ``commit``."""
+    index = read_records_index(root)
+    index[records] = {"commit": commit, "date": date}
+    (root / RECORDS_INDEX).parent.mkdir(parents=True, exist_ok=True)
+    (root / RECORDS_INDEX).write_text(json.dumps(dict(sorted(index.items())), indent=1) + "\n")
 
 
 def _code_of(source: str) -> str | None:
@@ -416,14 +427,6 @@ def gpu_visible() -> bool:
     import torch
 
     return torch.cuda.is_available()
-
-
-def block_body(path: Path, key: str) -> str:
-    """The text between the markers of block ``key`` in the document ``path`` ("" when absent)."""
-    if not path.is_file():
-        return ""
-    match = next((m for m in _BLOCK.finditer(path.read_text()) if m.group(2) == key), None)
-    return match.group(3) if match else ""
 
 
 def markers(key: str) -> tuple[str, str]:
@@ -568,16 +571,19 @@ def main(argv: list[str] | None = None) -> int:
             continue
         machine, date = describe_machine(), now_utc()
         measured = f"{commit_of_tree()}{code_note(ROOT, bench)}"  # the code as it is when the run starts
+        records = records_file(bench)
+        resumed = args.resume and not args.quick and records is not None
+        if records is not None and not args.quick and not args.resume:
+            note_records_start(ROOT, records, _git(ROOT, "rev-parse", "--short", "HEAD").stdout.strip(), date)
+        earlier = read_records_index(ROOT).get(records or "") if resumed else None
         block, seconds = run_one(bench, args.quick, log_dir, args.resume)
         if block is None:
             failed.append(bench.key)
             continue
         size = "quick run, not a published figure: " if args.quick else ""
-        resumed = args.resume and not args.quick and "--json" in bench.full
-        earlier = records_of(block_body(doc_dir / Path(bench.doc).name, bench.key)) if resumed else None
         closing = (
             " --resume`; records found in the --json file from an earlier run were taken, not recomputed"
-            + (f"; records measured at commit {earlier[0]} on {earlier[1]}" if earlier else "")
+            + (f"; records measured at commit {earlier['commit']} on {earlier['date']}" if earlier else "")
             if resumed
             else "`"
         )

@@ -201,15 +201,11 @@ def test_a_block_rendered_from_earlier_records_is_judged_from_the_commit_of_thos
 ) -> None:
     run_all, bench = bench_x
     measured = _commit(repo, {"bench/x.py": "1", "pkg/a.py": "1"})
-    first = _doc("x", _provenance(measured).replace("measured today", "measured 2026-12-01 07:56 UTC"))
-    assert run_all.records_of(first) == (measured, "2026-12-01 07:56 UTC")
-
     # the script changes (e.g. its table), the product does not: re-rendered from the records, fresh
     rendered = _commit(repo, {"bench/x.py": "2"})
     carried = f"; records measured at commit {measured} on 2026-12-01 07:56 UTC"
     resumed = _doc("x", _provenance(rendered, carried))
     assert run_all.provenance_of(resumed)[0] == rendered  # the block's own commit comes first
-    assert run_all.records_of(resumed) == (measured, "2026-12-01 07:56 UTC")  # carried through re-renders
     assert run_all.mark_stale(resumed, repo, [bench])[1] == []
 
     # the product changes after the records were measured but before the re-render: stale, not laundered
@@ -219,4 +215,28 @@ def test_a_block_rendered_from_earlier_records_is_judged_from_the_commit_of_thos
     assert run_all.mark_stale(relaundered, repo, [bench])[1] == [
         f"x: pkg changed since {measured}, the commit its records were measured at (rendered at {later}); "
         "rerun `python bench/run_all.py --only x`"]
-    assert run_all.records_of(_doc("x", "<sub>measured (`python bench/run_all.py --only x`)</sub>")) is None
+
+
+def test_the_records_index_names_the_commit_a_records_file_was_started_at(repo: Path, bench_module) -> None:
+    run_all = bench_module("run_all")
+    registered = {bench.key: bench for bench in run_all.BENCHMARKS}
+    assert run_all.records_file(registered["decision_study_real"]) == "docs/data/decision_study_real.json"
+    assert run_all.records_file(registered["train_speed"]) is None
+    assert run_all.read_records_index(repo) == {}
+    run_all.note_records_start(repo, "docs/data/a.json", "abc1234", "2026-12-01 07:56 UTC")
+    run_all.note_records_start(repo, "docs/data/b.json", "def5678", "2026-12-01 08:00 UTC")
+    run_all.note_records_start(repo, "docs/data/a.json", "1234abc", "2026-12-01 09:00 UTC")  # a new run of a
+    assert run_all.read_records_index(repo) == {
+        "docs/data/a.json": {"commit": "1234abc", "date": "2026-12-01 09:00 UTC"},
+        "docs/data/b.json": {"commit": "def5678", "date": "2026-12-01 08:00 UTC"}}
+
+
+def test_every_records_file_of_the_documents_blocks_is_in_the_index(bench_module) -> None:
+    run_all = bench_module("run_all")
+    index = run_all.read_records_index(ROOT)
+    for bench in run_all.BENCHMARKS:
+        records = run_all.records_file(bench)
+        if records is not None and (ROOT / records).is_file():
+            assert records in index, f"{records} ({bench.key}) has no entry in {run_all.RECORDS_INDEX}"
+            commit = index[records]["commit"]
+            assert _git(ROOT, "cat-file", "-t", commit) == "commit", f"{records}: {commit} is not a commit here"
