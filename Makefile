@@ -4,6 +4,7 @@
 #   make test-fast  the fast tier: unit tests and doctests, no Ray runtime, no servers (under 2 minutes)
 #   make lint   ruff, mypy (strict on asymtune/) and the import contracts of pyproject.toml
 #   make bench  set up, then run every benchmark and update docs/benchmarks.md and docs/results.md (hours)
+#   make bench-quick  every benchmark small, into outputs/bench-quick/ (a check; about 12 minutes on 2 cores)
 PYTHON ?= python3
 VENV ?= .venv
 # The torch build to install before the package. The default is the CPU build this project is
