@@ -45,6 +45,7 @@ def test_the_count_takes_passes_and_failures_per_test_and_ignores_the_rest(tmp_p
         + case.format('><failure message="boom"/>')
         + '<testcase classname="tests.e2e.test_kill_points" name="test_point[between_datasets]"></testcase>'
         + '<testcase classname="tests.test_other" name="test_x"><failure message="not ours"/></testcase>'
+        + '<testcase classname="tests.train.test_trainer" name="test_resume_from_state"></testcase>'  # not by name
         + "</testsuite></testsuites>"
     )
     passed, failed = script.passes(junit)
