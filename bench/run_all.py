@@ -356,23 +356,26 @@ def stale_reason(
     if _git(root, "cat-file", "-e", f"{commit}^{{commit}}").returncode != 0:
         return f"commit {commit} of its provenance is not in this repository; {rerun}"
     files = _git(root, "diff", "--name-only", commit, "HEAD", "--", *bench.sources).stdout.split()
+    if code is None:
+        files = [path for path in files if not same_code(root, path, commit, "HEAD")]
+        fresh = not files
+    else:  # measured with uncommitted changes: fresh when HEAD (or the working tree) now holds them
+        fresh = code in (fingerprint(root, bench.sources, "HEAD"), fingerprint(root, bench.sources, None))
+    since = commit
     records = _RECORDS.search(body)
     if records and _git(root, "cat-file", "-e", f"{records.group(1)}^{{commit}}").returncode == 0:
         # records taken from an earlier run (--resume): the product they measured is judged from then
-        product = _git(root, "diff", "--name-only", records.group(1), "HEAD", "--", *bench.paths).stdout.split()
-        product = [path for path in product if not same_code(root, path, records.group(1), "HEAD")]
-        files = sorted({*files, *product})
+        earlier = records.group(1)
+        product = _git(root, "diff", "--name-only", earlier, "HEAD", "--", *bench.paths).stdout.split()
+        product = [path for path in product if not same_code(root, path, earlier, "HEAD")]
         if product:
-            commit = f"{records.group(1)}, the commit its records were measured at (rendered at {commit})"
-    if code is None:
-        files = [path for path in files if not same_code(root, path, commit, "HEAD")]
-        if not files:
-            return None
-    elif code in (fingerprint(root, bench.sources, "HEAD"), fingerprint(root, bench.sources, None)):
-        return None  # measured with uncommitted changes that HEAD (or the working tree) now holds
+            files, fresh = sorted({*files, *product}), False
+            since = f"{earlier}, the commit its records were measured at (rendered at {commit})"
+    if fresh:
+        return None
     changed = [path for path in bench.sources if any(f == path or f.startswith(f"{path}/") for f in files)]
     what = ", ".join(changed) if changed else "the uncommitted code it measured"
-    return f"{what} changed since {commit}{' (+ uncommitted changes)' if code else ''}; {rerun}"
+    return f"{what} changed since {since}{' (+ uncommitted changes)' if code else ''}; {rerun}"
 
 
 def mark_stale(text: str, root: Path, benchmarks: Sequence[Benchmark]) -> tuple[str, list[str]]:
