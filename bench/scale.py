@@ -115,6 +115,47 @@ def _work(output_dir: Path) -> dict[str, Any]:
     return {**totals, "per_dataset": per_dataset}
 
 
+def sweep_phases(output_dir: Path, started: float, slots: int) -> dict[str, float | None]:
+    """Where a makespan run's time went, from its sweep trials' MLflow runs (the driver opens a
+    trial's run when the trial starts and closes it when it ends; times in seconds since ``started``,
+    the moment ``run_tune`` was called):
+
+    - ``first_trial``: the first sweep trial's start (stores, Ray and the first worker started);
+    - ``all_slots``: when ``slots`` sweep trials first ran at once (None: never; each running trial
+      holds a worker, so this is when every slot's worker had started);
+    - ``sweeps_end``: the last sweep trial's end; the rest of the makespan is confirmation and report;
+    - ``sweep_occupancy``: trial-run seconds / (``slots`` x ``sweeps_end``), the share of the slots
+      that held a sweep trial until the sweeps ended.
+    """
+    from mlflow.tracking import MlflowClient
+
+    from asymtune.results.layout import read_manifest
+
+    tracking = read_manifest(output_dir)["mlflow"]
+    client = MlflowClient(tracking_uri=tracking["tracking_uri"])
+    experiment = client.get_experiment_by_name(tracking["experiment_name"])
+    runs = client.search_runs([experiment.experiment_id], "tags.`asymtune.role` = 'trial'", max_results=50_000)
+    spans = [(run.info.start_time / 1000 - started, run.info.end_time / 1000 - started)
+             for run in runs if run.info.end_time]
+    return phases_of(spans, slots)
+
+
+def phases_of(spans: Sequence[tuple[float, float]], slots: int) -> dict[str, float | None]:
+    """:func:`sweep_phases` from the trials' ``(start, end)`` seconds (an end before a start at the
+    same moment: a slot handed from one trial to the next is not counted as all slots busy)."""
+    events = sorted([(start, 1) for start, _ in spans] + [(end, -1) for _, end in spans])
+    running, all_slots = 0, None
+    for moment, change in events:
+        running += change
+        if running >= slots and all_slots is None:
+            all_slots = moment
+    sweeps_end = max(end for _, end in spans)
+    return {
+        "first_trial": min(start for start, _ in spans), "all_slots": all_slots, "sweeps_end": sweeps_end,
+        "sweep_occupancy": sum(end - start for start, end in spans) / (slots * sweeps_end),
+    }
+
+
 def critical_path(per_dataset: Mapping[str, Mapping[str, int]], slots_each: int, first_seeds: int, epochs: int,
                   epoch_seconds: float) -> float:
     """The longest dataset's lower bound on its own time: its sweep's stand-in seconds on its
@@ -136,15 +177,17 @@ def measure_makespan(args: argparse.Namespace, output_dir: Path) -> dict[str, An
                       args.grace_period, [f"search.parallel_datasets={args.datasets}",
                                           f"search.max_concurrent_trials={per_dataset}"])
     with BusyCores() as machine:
-        wall, cpu = time.perf_counter(), time.process_time()
+        started, wall, cpu = time.time(), time.perf_counter(), time.process_time()
         run_tune(cfg)
         wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
     work = _work(output_dir)
     stand_in = (work["trial_epochs"] + work["confirm_trainings"] * args.epochs) * args.epoch_seconds
     ideal = stand_in / args.slots
+    phases = sweep_phases(output_dir, started, args.slots)
+    phases["sweep_ideal"] = work["trial_epochs"] * args.epoch_seconds / args.slots
     bound = max(ideal, critical_path(work["per_dataset"], per_dataset, int(cfg["confirm"]["seeds"]), args.epochs,
                                      args.epoch_seconds))
-    return {**work, "wall": wall, "driver_cpu": cpu, "ideal": ideal, "ratio": wall / ideal, "bound": bound,
+    return {**work, **phases, "wall": wall, "driver_cpu": cpu, "ideal": ideal, "ratio": wall / ideal, "bound": bound,
             "bound_ratio": wall / bound, "busy": machine.busy}
 
 
@@ -294,6 +337,14 @@ def _busy(rows: Sequence[Mapping[str, Any]]) -> str:
     return summary(values, 0) if values else "n/a"
 
 
+def _reached(rows: Sequence[Mapping[str, Any]], key: str) -> str:
+    """:func:`summary` of a moment that some repeats may never have reached (None)."""
+    values = [row[key] for row in rows if row.get(key) is not None]
+    never = len(rows) - len(values)
+    text = summary(values, 0) if values else "never"
+    return text + (f"; never in {never} of {len(rows)}" if values and never else "")
+
+
 def _verdict(value: float, goal: float) -> str:
     return f"{'met' if value <= goal else 'NOT met'} (goal <= {goal:.2f})"
 
@@ -324,6 +375,17 @@ def render(args: argparse.Namespace, runs: Mapping[tuple[str, int], list[dict[st
         f"{max(1, args.slots // args.datasets)} slots, then one training per round of its confirmation race (rounds "
         "wait on each other); the makespan cannot be below it or the ideal, whatever the orchestration costs. "
         "Machine CPU busy: all cores, every process (driver, Ray's daemons, trial processes).",
+        "",
+        "Where the makespan went (seconds from the start of `run_tune`; from the sweep trials' MLflow runs):",
+        "",
+        "| first sweep trial starts | all slots hold a sweep trial | sweeps end | sweeps' ideal (their stand-in "
+        "seconds / slots) | slots holding a sweep trial until the sweeps end | confirmation and report (makespan - "
+        "sweeps end) |",
+        "|---|---|---|---|---|---|",
+        f"| {column(makespan, 'first_trial', 0)} | {_reached(makespan, 'all_slots')} | "
+        f"{column(makespan, 'sweeps_end', 0)} | {column(makespan, 'sweep_ideal', 0)} | "
+        f"{column(makespan, 'sweep_occupancy', 0, 100)} % | "
+        f"{summary([row['wall'] - row['sweeps_end'] for row in makespan], 0)} |",
         "",
         f"**Growth**: one dataset, {args.growth_epochs} epochs of {args.growth_epoch_seconds:g} s (ASHA grace period "
         f"{args.growth_grace_period}), {args.slots} slots, no confirmation; driver CPU of each stage",

@@ -33,8 +33,10 @@ def test_the_block_gives_medians_ranges_and_verdicts(bench_module) -> None:
     scale = bench_module("scale")
     args = scale.parse_arguments(["--growth", "10", "40", "--layers-trials", "10"])
     makespan = [{"wall": w, "ideal": 100.0, "ratio": w / 100, "bound": 102.0, "bound_ratio": w / 102,
-                 "trial_epochs": 50, "confirm_trainings": 4, "driver_cpu": 9.0, "busy": busy}
-                for w, busy in ((104.0, 0.5), (108.0, 0.75), (120.0, None))]
+                 "trial_epochs": 50, "confirm_trainings": 4, "driver_cpu": 9.0, "busy": busy,
+                 "first_trial": 5.0, "all_slots": full, "sweeps_end": 80.0, "sweep_ideal": 60.0,
+                 "sweep_occupancy": 0.75}
+                for w, busy, full in ((104.0, 0.5, 20.0), (108.0, 0.75, 30.0), (120.0, None, None))]
     growth = {
         size: [{"trial_epochs": 2 * size, "sweep_wall": 10.0, "sweep_cpu": cost * size, "cpu_per_trial": cost,
                 "cpu_per_result": cost / 2, "report_wall": 0.5, "report_cpu": 0.4} for cost in costs]
@@ -50,6 +52,8 @@ def test_the_block_gives_medians_ranges_and_verdicts(bench_module) -> None:
     assert ("makespan / ideal: 1.08 (1.04-1.20), met (goal <= 1.10); "
             "over the critical-path bound: 1.06 (1.02-1.18)") in block
     assert "| 102 (102-102) | 1.06 (1.02-1.18) |" in block and "| 62 (50-75) |" in block  # busy: 2 repeats read it
+    # where the time went: all slots reached in 2 of 3 repeats; confirmation and report = makespan - 80 s
+    assert "| 5 (5-5) | 25 (20-30); never in 1 of 3 | 80 (80-80) | 60 (60-60) | 75 (75-75) % | 28 (24-40) |" in block
     assert "at 40 trials / at 10: 2.00 (1.50-2.50), NOT met (goal <= 1.50)" in block
     assert "whole command wall time: 1.20 (1.20-1.20), NOT met (goal <= 1.10)" in block
     assert "715 s" in block  # Ray Tune's own benchmark as the anchor
@@ -63,3 +67,13 @@ def test_the_critical_path_is_the_longest_datasets_sweep_then_its_race_rounds(be
     }
     assert scale.critical_path(per_dataset, slots_each=4, first_seeds=2, epochs=10, epoch_seconds=2.0) == 70.0
     assert scale.critical_path({"a": per_dataset["a"]}, 4, 2, 10, 2.0) == 40.0
+
+
+def test_the_phases_of_a_sweep_come_from_its_trials_start_and_end(bench_module) -> None:
+    scale = bench_module("scale")
+    # 2 slots: trials [1, 5] and [2, 6] run at once from 2 s; [5, 9] takes the first slot as it ends
+    phases = scale.phases_of([(1.0, 5.0), (2.0, 6.0), (5.0, 9.0)], slots=2)
+    assert phases["first_trial"] == 1.0 and phases["all_slots"] == 2.0 and phases["sweeps_end"] == 9.0
+    assert phases["sweep_occupancy"] == (4.0 + 4.0 + 4.0) / (2 * 9.0)
+    # a slot handed over at 5 s is not a third trial at once; with 3 slots, all never hold a trial
+    assert scale.phases_of([(1.0, 5.0), (2.0, 6.0), (5.0, 9.0)], slots=3)["all_slots"] is None
