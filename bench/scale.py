@@ -115,6 +115,15 @@ def _work(output_dir: Path) -> dict[str, Any]:
     return {**totals, "per_dataset": per_dataset}
 
 
+def worker_processes() -> int:
+    """Worker processes that this process's Ray runtime has started so far (trial actors,
+    confirmation tasks, Ray's idle workers; one ``python-core-worker-*.log`` each in the session's logs)."""
+    from ray._private import worker
+
+    session = Path(worker._global_node.get_session_dir_path())
+    return len(list((session / "logs").glob("python-core-worker-*.log")))
+
+
 def sweep_phases(output_dir: Path, started: float, slots: int) -> dict[str, float | None]:
     """Where a makespan run's time went, from its sweep trials' MLflow runs (the driver opens a
     trial's run when the trial starts and closes it when it ends; times in seconds since ``started``,
@@ -180,6 +189,7 @@ def measure_makespan(args: argparse.Namespace, output_dir: Path) -> dict[str, An
         started, wall, cpu = time.time(), time.perf_counter(), time.process_time()
         run_tune(cfg)
         wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
+    workers = worker_processes()
     work = _work(output_dir)
     stand_in = (work["trial_epochs"] + work["confirm_trainings"] * args.epochs) * args.epoch_seconds
     ideal = stand_in / args.slots
@@ -188,7 +198,7 @@ def measure_makespan(args: argparse.Namespace, output_dir: Path) -> dict[str, An
     bound = max(ideal, critical_path(work["per_dataset"], per_dataset, int(cfg["confirm"]["seeds"]), args.epochs,
                                      args.epoch_seconds))
     return {**work, **phases, "wall": wall, "driver_cpu": cpu, "ideal": ideal, "ratio": wall / ideal, "bound": bound,
-            "bound_ratio": wall / bound, "busy": machine.busy}
+            "bound_ratio": wall / bound, "busy": machine.busy, "workers": workers}
 
 
 def _stages(cfg: Mapping[str, Any]) -> tuple[Any, list[Any]]:
@@ -222,7 +232,7 @@ def measure_growth(args: argparse.Namespace, output_dir: Path) -> dict[str, Any]
         figures[f"{stage}_wall"], figures[f"{stage}_cpu"] = time.perf_counter() - wall, time.process_time() - cpu
     work = _work(output_dir)
     return {
-        **figures, **work, "cpu_per_trial": figures["sweep_cpu"] / work["trials"],
+        **figures, **work, "workers": worker_processes(), "cpu_per_trial": figures["sweep_cpu"] / work["trials"],
         "cpu_per_result": figures["sweep_cpu"] / work["trial_epochs"],
     }
 
@@ -242,7 +252,7 @@ def measure_layers(args: argparse.Namespace, output_dir: Path) -> dict[str, Any]
     run_tune(cfg)
     wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
     fit = next(iter(read_manifest(output_dir)["datasets"].values()))["fit_seconds"]
-    return {"wall": wall, "driver_cpu": cpu, "fit_wall": fit, **_work(output_dir)}
+    return {"wall": wall, "driver_cpu": cpu, "fit_wall": fit, "workers": worker_processes(), **_work(output_dir)}
 
 
 def bare_trial(config: dict[str, Any]) -> None:
@@ -291,10 +301,12 @@ def measure_bare(args: argparse.Namespace, output_dir: Path) -> dict[str, Any]:
     fit = time.perf_counter()
     results = tuner.fit()
     fit = time.perf_counter() - fit
+    workers = worker_processes()
     ray.shutdown()
     wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
     epochs = sum(int((result.metrics or {}).get("training_iteration", 0)) for result in results)
-    return {"wall": wall, "driver_cpu": cpu, "fit_wall": fit, "trials": len(results), "trial_epochs": epochs}
+    return {"wall": wall, "driver_cpu": cpu, "fit_wall": fit, "trials": len(results), "trial_epochs": epochs,
+            "workers": workers}
 
 
 MEASURES = {"makespan": measure_makespan, "growth": measure_growth, "layers": measure_layers, "bare": measure_bare}
@@ -364,17 +376,19 @@ def render(args: argparse.Namespace, runs: Mapping[tuple[str, int], list[dict[st
         f"period {args.grace_period}), each dataset's confirmation when its sweep ends, then the report",
         "",
         "| makespan s | ideal s (stand-in seconds / slots) | makespan / ideal | critical-path bound s | "
-        "makespan / bound | trial-epochs trained | confirmation trainings | driver CPU s | machine CPU busy % |",
-        "|---|---|---|---|---|---|---|---|---|",
+        "makespan / bound | trial-epochs trained | confirmation trainings | worker processes | driver CPU s | "
+        "machine CPU busy % |",
+        "|---|---|---|---|---|---|---|---|---|---|",
         f"| {column(makespan, 'wall', 0)} | {column(makespan, 'ideal', 0)} | {column(makespan, 'ratio')} | "
         f"{column(makespan, 'bound', 0)} | {column(makespan, 'bound_ratio')} | "
         f"{column(makespan, 'trial_epochs', 0)} | {column(makespan, 'confirm_trainings', 0)} | "
-        f"{column(makespan, 'driver_cpu', 0)} | {_busy(makespan)} |",
+        f"{column(makespan, 'workers', 0)} | {column(makespan, 'driver_cpu', 0)} | {_busy(makespan)} |",
         "",
         "The critical-path bound is the longest dataset's own minimum: its sweep's stand-in seconds on its "
         f"{max(1, args.slots // args.datasets)} slots, then one training per round of its confirmation race (rounds "
         "wait on each other); the makespan cannot be below it or the ideal, whatever the orchestration costs. "
-        "Machine CPU busy: all cores, every process (driver, Ray's daemons, trial processes).",
+        "Machine CPU busy: all cores, every process (driver, Ray's daemons, trial processes). Worker processes: "
+        "those Ray started (trial actors, confirmation tasks, idle ones), from its session's logs.",
         "",
         "Where the makespan went (seconds from the start of `run_tune`; from the sweep trials' MLflow runs):",
         "",
@@ -390,14 +404,15 @@ def render(args: argparse.Namespace, runs: Mapping[tuple[str, int], list[dict[st
         f"**Growth**: one dataset, {args.growth_epochs} epochs of {args.growth_epoch_seconds:g} s (ASHA grace period "
         f"{args.growth_grace_period}), {args.slots} slots, no confirmation; driver CPU of each stage",
         "",
-        "| trials | results | sweep wall s | sweep driver CPU s | per trial ms | per result ms | "
+        "| trials | results | worker processes | sweep wall s | sweep driver CPU s | per trial ms | per result ms | "
         "report build s | report driver CPU s |",
-        "|---|---|---|---|---|---|---|---|",
+        "|---|---|---|---|---|---|---|---|---|",
     ]
     for size in args.growth:
         rows = runs[("growth", size)]
         lines.append(
-            f"| {size} | {column(rows, 'trial_epochs', 0)} | {column(rows, 'sweep_wall', 0)} | "
+            f"| {size} | {column(rows, 'trial_epochs', 0)} | {column(rows, 'workers', 0)} | "
+            f"{column(rows, 'sweep_wall', 0)} | "
             f"{column(rows, 'sweep_cpu', 1)} | {column(rows, 'cpu_per_trial', 0, 1000)} | "
             f"{column(rows, 'cpu_per_result', 0, 1000)} | {column(rows, 'report_wall', 1)} | "
             f"{column(rows, 'report_cpu', 1)} |"
@@ -409,15 +424,17 @@ def render(args: argparse.Namespace, runs: Mapping[tuple[str, int], list[dict[st
         f"**Layers**: {args.layers_trials} identical trials (the baseline, every epoch run), {args.growth_epochs} "
         f"epochs of {args.growth_epoch_seconds:g} s, {args.slots} slots; ratios per repeat",
         "",
-        "| side | wall s | Tuner.fit s | driver CPU s |",
-        "|---|---|---|---|",
+        "| side | wall s | Tuner.fit s | driver CPU s | worker processes |",
+        "|---|---|---|---|---|",
         f"| bare Ray Tune (`Tuner.fit`, ASHA, the stand-in trainable) | {column(bare, 'wall', 1)} | "
-        f"{column(bare, 'fit_wall', 1)} | {column(bare, 'driver_cpu', 1)} |",
+        f"{column(bare, 'fit_wall', 1)} | {column(bare, 'driver_cpu', 1)} | {column(bare, 'workers', 0)} |",
         f"| `asymtune tune` (Optuna RDB, MLflow, checkpoints, diagnostics, report; no confirmation) | "
-        f"{column(layers, 'wall', 1)} | {column(layers, 'fit_wall', 1)} | {column(layers, 'driver_cpu', 1)} |",
+        f"{column(layers, 'wall', 1)} | {column(layers, 'fit_wall', 1)} | {column(layers, 'driver_cpu', 1)} | "
+        f"{column(layers, 'workers', 0)} |",
         f"| ratio | {summary([a['wall'] / b['wall'] for a, b in pairs])} | "
         f"{summary([a['fit_wall'] / b['fit_wall'] for a, b in pairs])} | "
-        f"{summary([a['driver_cpu'] / b['driver_cpu'] for a, b in pairs])} |",
+        f"{summary([a['driver_cpu'] / b['driver_cpu'] for a, b in pairs])} | "
+        f"{summary([a['workers'] / b['workers'] for a, b in pairs])} |",
         "",
     ]
     smallest, largest = min(args.growth), max(args.growth)

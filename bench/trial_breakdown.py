@@ -4,7 +4,8 @@ Each repeat is one real `asymtune tune` sweep at the default experiment's settin
 30 epochs x 20 iterations, batch 8, U-Net of 8 channels, ASHA grace 6 and factor 3, a checkpoint
 every epoch, diagnostics at the decision epochs) on one built-in dataset, with its first two trials
 (the anchors ``baseline`` and ``authors_default``) run one at a time. The trainable is the real
-:func:`asymtune.search.trainable.run_trial`; the benchmark only wraps it, inside the Ray worker, so
+:func:`asymtune.search.trainable.run_trial` (which runs :mod:`asymtune.search.trial`); the benchmark only
+wraps it, inside the Ray worker, so
 that ``time.perf_counter`` times its parts:
 
 - setup: loading the data, building the trainer, the attempt log, fetching a checkpoint;
@@ -46,10 +47,10 @@ GOAL = 0.85
 PARTS = ("setup", "training steps", "validation", "diagnostics", "checkpointing", "tracking", "other")
 
 SETUP_CALLS = ("load_dataset", "build_trainer", "_record_attempt")
-"""Names in :mod:`asymtune.search.trainable` timed as setup."""
+"""Names in :mod:`asymtune.search.trial` timed as setup."""
 
 DIAGNOSTIC_CALLS = ("split_distances", "shift_metrics", "save_distances")
-"""Names in :mod:`asymtune.search.trainable` timed as diagnostics."""
+"""Names in :mod:`asymtune.search.trial` timed as diagnostics."""
 
 
 class PartTimer:
@@ -104,7 +105,8 @@ def timed_trainable(records: str) -> Callable[[dict[str, Any]], None]:
         import torch
         from ray import tune
 
-        import asymtune.search.trainable as trainable
+        import asymtune.search.trial as trial
+        from asymtune.search.trainable import run_trial as entry
         from asymtune.train.trainer import Trainer
 
         timer = PartTimer()
@@ -139,20 +141,20 @@ def timed_trainable(records: str) -> Callable[[dict[str, Any]], None]:
         original_report = tune.report
         trial_id = tune.get_context().get_trial_id()
         replacements = [
-            *((trainable, name, timer.wrap("setup", getattr(trainable, name)))
+            *((trial, name, timer.wrap("setup", getattr(trial, name)))
               for name in SETUP_CALLS),
             (tune, "get_checkpoint", timer.wrap("setup", tune.get_checkpoint)),
             (Trainer, "train_epoch", timer.wrap("training steps", train_epoch)),
             (Trainer, "predict_logits", timer.wrap("validation", Trainer.predict_logits)),
             (Trainer, "evaluate", timer.wrap("validation", Trainer.evaluate)),
-            *((trainable, name, timer.wrap("diagnostics", getattr(trainable, name)))
+            *((trial, name, timer.wrap("diagnostics", getattr(trial, name)))
               for name in DIAGNOSTIC_CALLS),
             (torch, "save", timer.wrap("checkpointing", torch.save)),
             (tune, "report", report),
         ]
         start = time.perf_counter()
         with patched(replacements):
-            trainable.run_trial(config)
+            entry(config)
         write("returned")
 
     run_trial.__name__ = "run_trial"  # the name the sweep registers its trainable under

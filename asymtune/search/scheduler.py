@@ -28,6 +28,8 @@ back (:meth:`FidelityCheckedASHA.on_trial_add`).
 
 Spearman's rho over 4 pairs is a coarse check (a random ranking reaches 0.6 one time in five): it
 catches rungs that rank no better than chance or inversely, it does not prove a good one.
+
+A free slot starts the newest waiting trial, not the oldest (:mod:`asymtune.search.start_order`).
 """
 
 from __future__ import annotations
@@ -47,6 +49,7 @@ from ray.tune.schedulers import AsyncHyperBandScheduler, TrialScheduler
 from scipy import stats
 
 from asymtune.config.errors import ConfigError
+from asymtune.search.start_order import trial_to_start
 
 log = logging.getLogger(__name__)
 
@@ -224,6 +227,11 @@ class FidelityCheckedASHA(AsyncHyperBandScheduler):
         return self._due_rung(trial_id, epoch), signed
 
     # -------------------------------------------------------------------------- Ray hooks
+    def choose_trial_to_run(self, tune_controller: Any) -> Any | None:
+        """The newest waiting trial (:func:`asymtune.search.start_order.trial_to_start`), not
+        FIFO's oldest: a finished trial's actor goes to a trial that has none yet."""
+        return trial_to_start(tune_controller.get_trials())
+
     def on_trial_add(self, tune_controller: Any, trial: Any) -> None:
         super().on_trial_add(tune_controller, trial)
         trial_id = str(trial.trial_id)

@@ -322,7 +322,7 @@ class MLflowSweepTracker(tune.Callback):
 
     def _log_diagnostics(self, trial_id: str, checkpoint: Any, run_id: str) -> None:
         """The boundary distances and their histograms in the trial's latest checkpoint (both drawn
-        by the trial, :mod:`asymtune.search.trainable`), as artifacts: the driver only copies files."""
+        by the trial, :mod:`asymtune.search.trial`), as artifacts: the driver only copies files."""
         from asymtune.results.layout import DIAGNOSTICS_FILE, DIAGNOSTICS_PLOT
 
         if checkpoint is None:

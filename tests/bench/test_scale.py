@@ -27,6 +27,7 @@ def test_a_measurement_runs_bare_ray_tune_in_its_own_process(bench_module) -> No
     result = scale.run_measure("bare", 2, args)
     assert result["trials"] == 2 and result["trial_epochs"] == 4  # ASHA stops none of the identical trials
     assert result["wall"] >= result["fit_wall"] > 0 and result["driver_cpu"] > 0
+    assert result["workers"] >= 1  # the trials' actors, read from the Ray session's logs
 
 
 def test_the_block_gives_medians_ranges_and_verdicts(bench_module) -> None:
@@ -35,15 +36,16 @@ def test_the_block_gives_medians_ranges_and_verdicts(bench_module) -> None:
     makespan = [{"wall": w, "ideal": 100.0, "ratio": w / 100, "bound": 102.0, "bound_ratio": w / 102,
                  "trial_epochs": 50, "confirm_trainings": 4, "driver_cpu": 9.0, "busy": busy,
                  "first_trial": 5.0, "all_slots": full, "sweeps_end": 80.0, "sweep_ideal": 60.0,
-                 "sweep_occupancy": 0.75}
-                for w, busy, full in ((104.0, 0.5, 20.0), (108.0, 0.75, 30.0), (120.0, None, None))]
+                 "sweep_occupancy": 0.75, "workers": workers}
+                for w, busy, full, workers in ((104.0, 0.5, 20.0, 40), (108.0, 0.75, 30.0, 44),
+                                               (120.0, None, None, 70))]
     growth = {
         size: [{"trial_epochs": 2 * size, "sweep_wall": 10.0, "sweep_cpu": cost * size, "cpu_per_trial": cost,
-                "cpu_per_result": cost / 2, "report_wall": 0.5, "report_cpu": 0.4} for cost in costs]
+                "cpu_per_result": cost / 2, "report_wall": 0.5, "report_cpu": 0.4, "workers": 34} for cost in costs]
         for size, costs in ((10, (0.2, 0.2, 0.2)), (40, (0.3, 0.5, 0.4)))
     }
-    layers = [{"wall": 12.0, "fit_wall": 10.0, "driver_cpu": 6.0}] * 3
-    bare = [{"wall": 10.0, "fit_wall": 9.0, "driver_cpu": 3.0}] * 3
+    layers = [{"wall": 12.0, "fit_wall": 10.0, "driver_cpu": 6.0, "workers": workers} for workers in (51, 34, 40)]
+    bare = [{"wall": 10.0, "fit_wall": 9.0, "driver_cpu": 3.0, "workers": 34}] * 3
     runs = {("makespan", 0): makespan, ("growth", 10): growth[10], ("growth", 40): growth[40],
             ("layers", 10): layers, ("bare", 10): bare}
     block = "\n".join(scale.render(args, runs, "python bench/scale.py"))
@@ -52,6 +54,9 @@ def test_the_block_gives_medians_ranges_and_verdicts(bench_module) -> None:
     assert ("makespan / ideal: 1.08 (1.04-1.20), met (goal <= 1.10); "
             "over the critical-path bound: 1.06 (1.02-1.18)") in block
     assert "| 102 (102-102) | 1.06 (1.02-1.18) |" in block and "| 62 (50-75) |" in block  # busy: 2 repeats read it
+    assert "| 4 (4-4) | 44 (40-70) | 9 (9-9) |" in block  # confirmation trainings, worker processes, driver CPU
+    assert "| 10 | 20 (20-20) | 34 (34-34) | 10 (10-10) |" in block  # growth: results, workers, sweep wall
+    assert "| 6.0 (6.0-6.0) | 40 (34-51) |" in block and "| 2.00 (2.00-2.00) | 1.18 (1.00-1.50) |" in block
     # where the time went: all slots reached in 2 of 3 repeats; confirmation and report = makespan - 80 s
     assert "| 5 (5-5) | 25 (20-30); never in 1 of 3 | 80 (80-80) | 60 (60-60) | 75 (75-75) % | 28 (24-40) |" in block
     assert "at 40 trials / at 10: 2.00 (1.50-2.50), NOT met (goal <= 1.50)" in block
