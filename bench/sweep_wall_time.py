@@ -27,8 +27,8 @@ SWEEPS = (
     ("default", (), "both built-in datasets side by side, 8 trials each (2 at a time), 30 epochs x 20 "
      "iterations, fidelity-checked ASHA (grace 6, factor 3); confirmation race with the authors' defaults as "
      "rivals; report"),
-    ("smoke", ("experiment=smoke",), "both datasets, 3 trials each, 2 epochs, tiny network; 2 confirmation "
-     "seeds, no race"),
+    ("smoke", ("experiment=smoke",), "both datasets, 3 trials each, 2 epochs, tiny network; a confirmation "
+     "race with a budget of 2 seeds (`confirm.max_seeds=2`), so it ends with its first round"),
 )
 GOALS = {"default": "10 min", "smoke": "2 min"}
 
