@@ -7,6 +7,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
@@ -214,3 +215,30 @@ def test_a_resumed_sweep_rebuilds_its_rungs_from_the_stored_histories(local_ray:
     row = _rung_row(histories["d"])
     assert (row[RUNG_ACTION], row[RUNG_PAIRS], row[RUNG_STOPPED]) == (KEPT, 3, True)
     assert len(histories["d"]) == 2, "stopped at the rung, against the probes' recorded values"
+
+
+# A free slot starts the newest waiting trial (asymtune.search.start_order), not FIFO's oldest
+def _with_statuses(*statuses: str) -> list[Trial]:
+    trials = []
+    for index, status in enumerate(statuses):
+        trial = Trial("__fake", trial_id=f"t{index}", stub=True)
+        trial.status = status
+        trials.append(trial)
+    return trials
+
+
+def test_a_free_slot_starts_the_newest_waiting_trial_where_fifo_starts_the_oldest() -> None:
+    trials = _with_statuses(Trial.TERMINATED, Trial.PENDING, Trial.RUNNING, Trial.PENDING, Trial.PENDING, Trial.RUNNING)
+    controller = SimpleNamespace(get_trials=lambda: trials)
+    scheduler = _scheduler()
+    assert scheduler.choose_trial_to_run(controller).trial_id == "t4"
+    assert ASHAScheduler(max_t=4).choose_trial_to_run(controller).trial_id == "t1"  # Ray Tune's FIFO rule
+    assert scheduler.choose_trial_to_run(controller).trial_id == "t4"  # idempotent, as Ray Tune requires
+
+
+def test_paused_trials_come_after_waiting_ones_oldest_first() -> None:
+    scheduler = _scheduler()
+    paused = _with_statuses(Trial.PAUSED, Trial.RUNNING, Trial.PAUSED)
+    assert scheduler.choose_trial_to_run(SimpleNamespace(get_trials=lambda: paused)).trial_id == "t0"
+    running = _with_statuses(Trial.RUNNING, Trial.TERMINATED)
+    assert scheduler.choose_trial_to_run(SimpleNamespace(get_trials=lambda: running)) is None
