@@ -258,7 +258,7 @@ def count_compute(output_dir: Path) -> dict[str, dict[str, Any]]:
         compute[name] = {
             "sweep_trials": len(trials), "sweep_epochs": sum(t.epochs for t in trials),
             "sweep_seconds": entry.get("fit_seconds"), "epochs_per_training": int(config["train"]["epochs"]),
-            "confirmation_trainings": len(runs) - reused, "confirmation_reused_trials": reused,
+            "confirmation_trainings": sum(run.trained_here for run in runs), "confirmation_reused_trials": reused,
         }
     return compute
 
@@ -397,8 +397,10 @@ def _budget_words(repeat: dict[str, Any]) -> str:
         return what
     low, high = values["confirm_seeds"], values["confirm_max_seeds"]
     confirmation = f"a confirmation race of {low} to {high} seeds" if high > low else f"a confirmation of {low} seeds"
+    rivals = list(values["rivals"])
+    offset = "" if "logit_offset" in rivals else " and the logit offset"  # measured on every sweep before 2026-12-02
     return (f"{what}: {values['num_samples']} trials per dataset of {values['epochs']} epochs, {confirmation}, "
-            f"rivals {', '.join(values['rivals'])} and the logit offset")
+            f"rivals {', '.join(rivals)}{offset}")
 
 
 def _plural(count: int, word: str) -> str:

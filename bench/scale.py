@@ -108,7 +108,7 @@ def _work(output_dir: Path) -> dict[str, Any]:
         runs = list_confirmation_runs(client, entry["parent_run_id"])
         per_dataset[name] = {
             "trials": len(records), "trial_epochs": sum(record.epochs for record in records),
-            "confirm_trainings": sum(run.tags.get("asymtune.reused_trial") == "false" for run in runs),
+            "confirm_trainings": sum(run.trained_here for run in runs),
             "seeds": len({run.seed for run in runs}),
         }
     totals = {key: sum(d[key] for d in per_dataset.values()) for key in ("trials", "trial_epochs", "confirm_trainings")}

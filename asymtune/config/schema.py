@@ -151,10 +151,11 @@ class ConfirmSection:
         confidence: level of the paired t-intervals of selected - baseline.
         executor: ``ray`` (Ray tasks with the trials' resources) or ``local`` (in the driver, one
             after the other: no worker start-up, for tiny trainings).
-        rivals: trained rivals confirmed with the same seeds and chosen among on validation like
-            the tuned candidates (method.md section 8): ``authors_margin``, ``authors_focal``,
+        rivals: rivals confirmed with the same seeds and chosen among on validation like the
+            tuned candidates (method.md section 8): ``authors_margin``, ``authors_focal``,
             ``authors_mixup``, ``authors_combined`` (the authors' fixed defaults), ``weighted_ce``,
-            ``unified_focal``; the logit-offset rival is always measured (no training).
+            ``unified_focal``, ``logit_offset`` (the baseline's models with per-class logit
+            offsets fitted on validation: no training; scored on validation cross-fitted).
     """
 
     enabled: bool = True
@@ -166,7 +167,7 @@ class ConfirmSection:
     confidence: float = 0.95
     executor: str = "ray"
     rivals: list[str] = field(
-        default_factory=lambda: ["authors_margin", "authors_focal", "authors_mixup", "authors_combined"]
+        default_factory=lambda: ["authors_margin", "authors_focal", "authors_mixup", "authors_combined", "logit_offset"]
     )
 
 

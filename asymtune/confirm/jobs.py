@@ -20,14 +20,13 @@ from asymtune.data.base import SegmentationDataset
 from asymtune.results.distances import distances_arrays
 from asymtune.results.layout import CASE_SERIES
 from asymtune.train.factory import build_trainer
-from asymtune.train.offsets import apply_offsets, fit_logit_offsets
 from asymtune.train.trainer import Trainer
 
 if TYPE_CHECKING:
     from asymtune.results.trials import TrialRecord
 
-OFFSET_RIVAL = "rival/logit_offset"
-"""Metric prefix of the logit-offset rival, logged on the baseline's confirmation runs."""
+OFFSET_METRIC = "offset"
+"""``offset/<class>``: the logit offsets a model with ``train.logit_offsets`` fitted on the validation split."""
 
 
 @dataclass(frozen=True)
@@ -79,42 +78,62 @@ def state_bytes(state: Mapping[str, torch.Tensor]) -> bytes:
     return buffer.getvalue()
 
 
+def _offset_metrics(trainer: Trainer, offsets: list[float] | None) -> dict[str, float]:
+    names = trainer.dataset.class_names
+    return {} if offsets is None else {f"{OFFSET_METRIC}/{names[c]}": offsets[c] for c in range(1, len(names))}
+
+
 def train_job(job: Job, dataset: SegmentationDataset | None = None) -> dict[str, Any]:
     """Train ``job`` from scratch; returns the last epoch's train/validation metrics and the weights.
+
+    With ``train.logit_offsets`` the validation metrics are those of cross-fitted offsets
+    (:meth:`Trainer.cross_fitted_validation`), so that the choice on validation does not favour
+    offsets fitted on the images they are scored on. Never touches the test split.
+    """
+    trainer = _trainer(job, dataset)
+    records = trainer.fit()
+    metrics = dict(records[-1].metrics)
+    if trainer.config.logit_offsets:
+        metrics.update(trainer.cross_fitted_validation())
+    state = state_bytes(trainer.model.state_dict())
+    return {"metrics": metrics, "epochs": trainer.epoch, "state": state}
+
+
+def offset_job(job: Job, state: bytes, dataset: SegmentationDataset | None = None) -> dict[str, Any]:
+    """The training of ``job`` (a setting with ``train.logit_offsets``) made from the weights of the
+    same setting without offsets, trained with the same seed (the baseline's confirmation run:
+    the offsets change no training step): the cross-fitted validation metrics, the weights unchanged.
 
     Never touches the test split.
     """
     trainer = _trainer(job, dataset)
-    records = trainer.fit()
-    state = state_bytes(trainer.model.state_dict())
-    return {"metrics": dict(records[-1].metrics), "epochs": trainer.epoch, "state": state}
+    trainer.model.load_state_dict(torch.load(io.BytesIO(state), map_location=trainer.device, weights_only=True))
+    trainer.epoch = trainer.config.epochs
+    return {"metrics": trainer.cross_fitted_validation(), "epochs": trainer.epoch, "state": state}
 
 
 def evaluate_job(
-    job: Job, state: bytes, with_distances: bool, with_offset_rival: bool = False,
-    dataset: SegmentationDataset | None = None,
+    job: Job, state: bytes, with_distances: bool, dataset: SegmentationDataset | None = None,
 ) -> dict[str, Any]:
     """Evaluate trained weights on the test split: per-class and per-case metrics (and each case's
     Dice per class, ``cases``: ``{"<CASE_SERIES>/<class>": [one value per test case]}``), and (optionally)
-    the boundary distances of each class's voxels on the train and test splits (an ``.npz``) and,
-    for the baseline, the logit-offset rival (:mod:`asymtune.train.offsets`: offsets fitted on the
-    validation split, then the test metrics with them, as ``rival/logit_offset/...``)."""
+    the boundary distances of each class's voxels on the train and test splits (an ``.npz``).
+
+    With ``train.logit_offsets``, the offsets are fitted on the whole validation split first
+    (:meth:`Trainer.calibrate_logit_offsets`) and logged as ``offset/<class>``; the test metrics
+    are those of the shifted logits.
+    """
     from asymtune.train.diagnostics import split_distances
 
     trainer = _trainer(job, dataset)
     trainer.model.load_state_dict(torch.load(io.BytesIO(state), map_location=trainer.device, weights_only=True))
+    trainer.epoch = trainer.config.epochs
+    offsets = trainer.calibrate_logit_offsets()
     split = trainer.dataset
-    test_logits = trainer.predict_logits(split.test)
-    metrics, table = trainer.evaluate_cases(split.test, "test", logits=test_logits)
+    metrics, table = trainer.evaluate_cases(split.test, "test")
+    metrics.update(_offset_metrics(trainer, offsets))
     cases = {f"{CASE_SERIES}/{name}": [float(case["dice"][c - 1]) for case in table]
              for c, name in enumerate(split.class_names) if c > 0}
-    if with_offset_rival:
-        labels = [label for _, label in split.val.cases()]
-        offsets = fit_logit_offsets(trainer.predict_logits(split.val), labels)
-        shifted = trainer.evaluate(split.test, "test", logits=apply_offsets(test_logits, offsets), per_case=True)
-        metrics.update({f"{OFFSET_RIVAL}/{key}": value for key, value in shifted.items()})
-        metrics.update({f"{OFFSET_RIVAL}/offset/{name}": offsets[c]
-                        for c, name in enumerate(split.class_names) if c > 0})
     distances = None
     if with_distances:
         arrays = distances_arrays({name: split_distances(trainer, data) for name, data in (

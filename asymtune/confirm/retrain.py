@@ -21,10 +21,10 @@ from typing import Any
 
 import torch
 
-from asymtune.confirm.jobs import Job, evaluate_job, state_bytes, train_job
+from asymtune.confirm.jobs import Job, evaluate_job, offset_job, state_bytes, train_job
 from asymtune.confirm.options import DecisionOptions
 from asymtune.confirm.race import RaceStop, race_stop
-from asymtune.confirm.rivals import rival_trials
+from asymtune.confirm.rivals import RIVALS, rival_trials
 from asymtune.confirm.select import find_baseline, rank_trials, select_confirmed
 from asymtune.data.base import SegmentationDataset
 from asymtune.data.loading import load_dataset
@@ -133,6 +133,12 @@ class Confirmation:
         """The settings tested once the choice is made: the selected one, the baseline, the rivals."""
         ids = [self.selected, self.baseline, *(trial.trial_id for trial in self.rivals.values())]
         return list(dict.fromkeys(ids))
+
+    @property
+    def derived(self) -> list[str]:
+        """The settings whose runs are made from the baseline's models of the same seed instead of
+        trained (the logit-offset rival)."""
+        return [trial.trial_id for name, trial in self.rivals.items() if RIVALS[name].offsets]
 
     def rival_of(self, trial_id: str) -> str | None:
         """The rival's name when ``trial_id`` trains one."""
@@ -256,22 +262,24 @@ def confirm_dataset(
     baseline = by_id[result.baseline]
     identity = {"sweep_id": sweep_id, "dataset": name}
 
-    def record(trial: TrialRecord, seed: int, trained: dict[str, Any], reused: bool) -> None:
+    def record(trial: TrialRecord, seed: int, trained: dict[str, Any], reused: bool, derived_from: str | None = None,
+               ) -> None:
         rival = result.rival_of(trial.trial_id)
         params = {**trial.settings.flat_params(class_names), "seed": seed, "epochs": trained["epochs"],
-                  "is_baseline": trial.settings.is_baseline, "loss": trial.spec.train["loss"],
+                  "is_baseline": trial is baseline, "loss": trial.spec.train["loss"],
+                  **({"logit_offsets": True} if trial.spec.train.get("logit_offsets") else {}),
                   **({"rival": rival} if rival else {})}
         role = "baseline" if trial is baseline else "candidate" if trial.trial_id in result.candidates else "rival"
         result.runs.append(log_trained(
             client, parent, identity, trial.trial_id, seed, role, params, trained["metrics"], trained["epochs"],
-            trained["state"], reused,
+            trained["state"], reused, derived_from,
         ))
 
     while True:  # the race (asymtune.confirm.race): rounds of seeds until validation decides
         done = {(run.trial_id, run.seed) for run in result.runs}
         missing = [
             (by_id[trial_id], seed) for trial_id in result.trained for seed in result.seeds
-            if (trial_id, seed) not in done
+            if (trial_id, seed) not in done and trial_id not in result.derived
         ]
         to_train = []
         for trial, seed in missing:
@@ -289,6 +297,7 @@ def confirm_dataset(
                             trained)
             else:
                 record(*to_train[index], trained, reused=False)
+        _derive(result, by_id, client, executor, record, name)
         _choose(result, options, class_names)
         result.race = _race(result, options)
         if result.race is not None:
@@ -312,8 +321,7 @@ def confirm_dataset(
                         f"confirmation run {run.run_id} has no {STATE_ARTIFACT}: delete the run and rerun"
                     )
                 diagnosed = position == 0 and trial_id in (result.selected, result.baseline)
-                calls.append((Job.of(by_id[trial_id], run.seed), path.read_bytes(), diagnosed,
-                              trial_id == result.baseline))
+                calls.append((Job.of(by_id[trial_id], run.seed), path.read_bytes(), diagnosed))
                 targets.append(run)
         for index, evaluated in executor.run(evaluate_job, calls):
             if isinstance(evaluated, Exception):
@@ -324,6 +332,36 @@ def confirm_dataset(
             chosen = by_id[result.selected]  # a sweep trial, or a rival's stand-in
             result.registered_model = _register(client, tracking_uri, result, chosen, options, name, directory)
     return result
+
+
+def _derive(
+    result: Confirmation, by_id: Mapping[str, TrialRecord], client: Any, executor: Executor,
+    record: Callable[[TrialRecord, int, dict[str, Any], bool, str | None], None], name: str,
+) -> None:
+    """Make the runs of the derived settings (:attr:`Confirmation.derived`) that are missing from the
+    baseline's runs of the same seeds (:func:`asymtune.confirm.jobs.offset_job`)."""
+    done = {(run.trial_id, run.seed) for run in result.runs}
+    baseline_runs = {run.seed: run for run in result.runs_of(result.baseline)}
+    wanted = [(trial_id, seed) for trial_id in result.derived for seed in result.seeds
+              if (trial_id, seed) not in done and seed in baseline_runs]
+    if not wanted:
+        return
+    with tempfile.TemporaryDirectory() as scratch:
+        calls = []
+        for trial_id, seed in wanted:
+            run = baseline_runs[seed]
+            path = download(client, run.run_id, STATE_ARTIFACT, Path(scratch) / run.run_id)
+            if path is None:
+                raise FileNotFoundError(
+                    f"confirmation run {run.run_id} has no {STATE_ARTIFACT}: delete the run and rerun"
+                )
+            calls.append((Job.of(by_id[trial_id], seed), path.read_bytes()))
+        for index, derived in executor.run(offset_job, calls):
+            trial_id, seed = wanted[index]
+            if isinstance(derived, Exception):
+                log.warning("%s: logit offsets of seed %d failed: %s", name, seed, derived)
+            else:
+                record(by_id[trial_id], seed, derived, False, baseline_runs[seed].run_id)
 
 
 def _register(

@@ -5,13 +5,17 @@ the tuner, confirmed with the same seeds as the tuned candidates and the baselin
   authors' fixed strength (:data:`asymtune.method.settings.AUTHORS_STRENGTHS`), the rare set the
   dataset's own (the 2% rule, or its ``rare_classes``);
 - ``authors_combined``: the three together;
-- ``weighted_ce``, ``unified_focal``: the registered plain losses, no asymmetry.
+- ``weighted_ce``, ``unified_focal``: the registered plain losses, no asymmetry;
+- ``logit_offset``: the baseline with ``train.logit_offsets`` (:mod:`asymtune.train.offsets`):
+  per-class logit offsets fitted on the validation split after training, added at test time.
 
 A rival is trained from the baseline trial's contract (dataset, model, train options) with its
 own setting (or loss). When a sweep trial trained exactly that setting (the space's
 ``authors_default`` anchor is ``authors_combined``), the rival *is* that trial, so its checkpoint
-counts as the first seed. The logit-offset rival needs no training: it is fitted on the
-baseline's own models at test time (:func:`asymtune.confirm.jobs.evaluate_job`).
+counts as the first seed. The logit-offset rival trains nothing: its models are the baseline's
+confirmation models of the same seeds (:func:`asymtune.confirm.jobs.offset_job`), scored on
+validation with cross-fitted offsets, so that it races and is chosen like the others, and an
+export of it is the baseline's config with ``train.logit_offsets: true``.
 """
 
 from __future__ import annotations
@@ -38,12 +42,14 @@ class Rival:
         description: one line for the report.
         techniques: the authors' techniques switched on (``margin``, ``focal``, ``mixup``).
         loss: a registered plain loss that replaces ``train.loss`` (None: the asymmetric loss).
+        offsets: the baseline's models with ``train.logit_offsets`` (derived, not trained).
     """
 
     name: str
     description: str
     techniques: tuple[str, ...] = ()
     loss: str | None = None
+    offsets: bool = False
 
 
 RIVALS: dict[str, Rival] = {rival.name: rival for rival in (
@@ -54,6 +60,8 @@ RIVALS: dict[str, Rival] = {rival.name: rival for rival in (
           ("margin", "focal", "mixup")),
     Rival("weighted_ce", "inverse-frequency weighted cross-entropy + soft Dice, no asymmetry", loss="weighted_ce"),
     Rival("unified_focal", "the Unified Focal loss (Yeung et al.), no asymmetry", loss="unified_focal"),
+    Rival("logit_offset", "the baseline's models with per-class logit offsets fitted on the validation split",
+          offsets=True),
 )}
 
 
@@ -75,12 +83,14 @@ def rival_trial(rival: Rival, baseline: TrialRecord, trials: Sequence[TrialRecor
     spec = baseline.spec
     rare = [index in spec.rare for index in range(len(spec.class_names))]
     settings = authors_default(baseline.settings, rare, rival.techniques) if rival.techniques else baseline.settings
-    if rival.loss is None and settings == baseline.settings:
+    if rival.loss is None and not rival.offsets and settings == baseline.settings:
         return None
     config = copy.deepcopy(baseline.config)
     config[SETTINGS_KEY] = settings.to_dict()
     if rival.loss is not None:
         config[FIXED_KEY]["train"]["loss"] = rival.loss
+    if rival.offsets:
+        config[FIXED_KEY]["train"]["logit_offsets"] = True
     for trial in trials:
         if trial.history and trial.error is None and trial.settings == settings and trial.spec == trial_spec(config):
             return trial

@@ -64,7 +64,9 @@ def run_predict(
 
     Returns:
         ``{"dataset", "cases", "output", "labels", **means}``: the means over cases of the
-        per-case metrics when labels were given (``dice/<class>``, ..., ``mean_fg_dice``).
+        per-case metrics when labels were given (``dice/<class>``, ..., ``mean_fg_dice``); with
+        ``train.logit_offsets``, ``"logit_offsets": {class: offset}`` refitted on the config's
+        validation split and added to every case's logits.
 
     Raises:
         ValueError: for a bad combination of options, a config that describes no valid run, weights
@@ -97,6 +99,7 @@ def run_predict(
         load_weights(trainer.model, weights)
     else:
         _load_registered(trainer, str(model_uri), tracking_uri)
+    offsets = trainer.calibrate_logit_offsets()  # train.logit_offsets: refitted on validation, as after training
 
     if inputs.on_disk:
         rows, written = _predict_files(trainer, inputs, output, input_dir, labels)
@@ -108,6 +111,8 @@ def run_predict(
         "output": str(output),
         "labels": str(labels) if labels is not None else ("test split" if input_dir is None else None),
     }
+    if offsets is not None:
+        result["logit_offsets"] = dict(zip(inputs.class_names[1:], offsets[1:]))
     if rows:
         result.update(write_metrics(output, rows, inputs.class_names))
     _write_record(output, result, written, source, input_dir, weights, model_uri)
@@ -172,7 +177,7 @@ def _predict_synthetic_test(
 ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     """Predict the test split of a dataset generated in memory; label maps get an identity affine."""
     split = trainer.dataset.test
-    logits = trainer.predict_logits(split)
+    logits = trainer.calibrated(trainer.predict_logits(split))
     output.mkdir(parents=True, exist_ok=True)
     rows, written = [], []
     for index, (item, (_, label)) in enumerate(zip(logits, split.cases())):
@@ -196,7 +201,7 @@ def _write_record(
         "weights": str(weights) if weights is not None else None,
         "model": model_uri,
         "input": str(input_dir) if input_dir is not None else "test split",
-        **{key: value for key, value in result.items() if key in ("dataset", "labels")},
+        **{key: value for key, value in result.items() if key in ("dataset", "labels", "logit_offsets")},
         "cases": written,
         "code_version": code_version(),
         "libraries": library_versions(),

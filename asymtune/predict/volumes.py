@@ -43,7 +43,7 @@ def predict_classes(
         spacing = spacing[:axis] + spacing[axis + 1 :]
     case = PreparedCase("case", image, np.zeros(image.shape[1:], dtype=np.uint8), spacing)
     split = case_split([case], inputs.slice_axis)  # one item, or one per slice along slice_axis
-    predictions = [logits.argmax(0) for logits in trainer.predict_logits(split)]
+    predictions = [logits.argmax(0) for logits in trainer.calibrated(trainer.predict_logits(split))]
     if inputs.slice_axis is not None:
         classes = np.moveaxis(torch.stack(predictions).numpy(), 0, inputs.slice_axis)  # (S, a, b) -> (X, Y, Z)
     else:

@@ -33,7 +33,7 @@ from asymtune.report.plots import (
     plot_test_metrics,
 )
 from asymtune.report.render import DatasetReport, render_html, render_markdown, summary_table
-from asymtune.report.results import TABLE_METRICS, confirmed_results, describe_settings, metric_key
+from asymtune.report.results import TABLE_METRICS, confirmed_results, describe_trial, metric_key
 from asymtune.report.rivals import best_rival, rivals, rivals_sentence
 from asymtune.results.distances import load_distances
 from asymtune.results.layout import REPORT_JSON, read_manifest
@@ -278,7 +278,8 @@ def dataset_report(
         report.verdict = decide(
             metric, options.mode, options.confirm.confidence,
             report.results.differences.get(metric) if report.results is not None else None,
-            is_baseline=report.selected.settings.is_baseline,
+            is_baseline=(report.selected.trial_id == report.confirmation.baseline if report.confirmation is not None
+                         else report.selected.settings.is_baseline),
         )
     report.fidelity = rung_fidelity(trials, options.metric, class_names)
     report.shift = {
@@ -299,7 +300,7 @@ def dataset_report(
         "classes": list(class_names), "sweep_choice": report.sweep_choice.trial_id if report.sweep_choice else None,
         "baseline": report.baseline.trial_id if report.baseline else None,
         "selected": report.selected.trial_id if report.selected else None,
-        "setting": describe_settings(report.selected.settings, class_names) if report.selected else None,
+        "setting": describe_trial(report.selected, class_names) if report.selected else None,
         "confirmed": report.results is not None,
         "results": report.results.to_dict() if report.results else None,
         "importances": report.importances, "pareto_front": report.pareto, "notes": report.notes,
@@ -366,7 +367,7 @@ def parent_description(report: DatasetReport) -> str:
     verdict = report.verdict.sentence if report.verdict is not None else "none: the choice was not tested."
     return (
         f"**Chosen setting** for `{report.name}`: trial {report.selected.trial_id}, "
-        f"{describe_settings(report.selected.settings, report.class_names)} ({how}).\n\n"
+        f"{describe_trial(report.selected, report.class_names)} ({how}).\n\n"
         f"**Verdict:** {verdict}\n\nThe report: this run's artifacts, `report/report.html`."
     )
 

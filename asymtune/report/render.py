@@ -15,7 +15,7 @@ from asymtune.confirm.retrain import Confirmation
 from asymtune.confirm.stats import Summary, t_summary
 from asymtune.confirm.verdict import Verdict
 from asymtune.report.cases import case_sentence
-from asymtune.report.results import TABLE_METRICS, ConfirmedResults, describe_settings, metric_key
+from asymtune.report.results import TABLE_METRICS, ConfirmedResults, describe_trial, metric_key
 from asymtune.report.rivals import rivals_sentence
 from asymtune.results.trials import TrialRecord
 
@@ -185,7 +185,7 @@ def pareto_table(report: DatasetReport) -> Table:
     rows = []
     for trial_id in report.pareto:
         trial = by_id[trial_id]
-        rows.append([trial_id, describe_settings(trial.settings, report.class_names)]
+        rows.append([trial_id, describe_trial(trial, report.class_names)]
                     + [fmt(trial.last.get(f"val/dice/{c}", math.nan)) for c in report.class_names[1:]])
     return Table(["trial", "setting"] + [f"val Dice {c}" for c in report.class_names[1:]], rows)
 
@@ -221,7 +221,7 @@ def summary_table(reports: Sequence[DatasetReport]) -> Table:
         ) if results else "n/a"
         rows.append([
             report.name, ", ".join(report.class_names[1:]),
-            describe_settings(report.selected.settings, report.class_names) if report.selected else "none",
+            describe_trial(report.selected, report.class_names) if report.selected else "none",
             "yes" if results else "no",
             fmt_summary(results.summaries["selected"].get(report.metric)) if results else "n/a",
             fmt_summary(results.summaries["selected"].get(dice)) if results else "n/a",
@@ -308,7 +308,7 @@ def _sections(report: DatasetReport) -> list[tuple[str, Part]]:
             how += f", subject to {report.constraint}"
         parts.append((
             "Chosen setting",
-            f"Trial {report.selected.trial_id}: {describe_settings(report.selected.settings, report.class_names)}. "
+            f"Trial {report.selected.trial_id}: {describe_trial(report.selected, report.class_names)}. "
             f"Chosen by {how}. Exported config: {report.config_path.name if report.config_path else 'none'}.",
         ))
         parts.append(("", setting_table(report)))

@@ -12,6 +12,7 @@ from typing import Any
 from asymtune.confirm.retrain import Confirmation
 from asymtune.confirm.stats import Summary, paired_difference, t_summary
 from asymtune.method.settings import AsymmetrySettings
+from asymtune.results.trials import TrialRecord
 
 TABLE_METRICS = (("dice", "Dice"), ("sensitivity", "sensitivity"), ("precision", "precision"), ("hd95", "HD95 (mm)"))
 """Per-class test metrics of the report: Dice, sensitivity, precision over the pooled voxels of
@@ -110,3 +111,20 @@ def describe_settings(settings: AsymmetrySettings, class_names: Sequence[str]) -
     if rare and (settings.mixup_alpha > 0 or settings.adv_eps > 0 or settings.aug_p_bg < 1):
         parts.append(f"rare: {', '.join(rare)}")
     return "; ".join(parts)
+
+
+def describe_trial(trial: TrialRecord, class_names: Sequence[str]) -> str:
+    """:func:`describe_settings`, plus what the trial trains differently from the sweep's contract:
+    a plain loss (the ``weighted_ce`` rival, ...) and logit offsets fitted on validation.
+
+    Example: ``baseline (cross-entropy + soft Dice, no asymmetry) + per-class logit offsets fitted on
+    the validation split``.
+    """
+    text = describe_settings(trial.settings, class_names)
+    train = trial.spec.train if trial.config else {}
+    loss = train.get("loss", "asymmetric")
+    if loss not in ("asymmetric", "ce_dice"):
+        text = f"loss {loss}" if trial.settings.is_baseline else f"{text}; loss {loss}"
+    if train.get("logit_offsets"):
+        text += " + per-class logit offsets fitted on the validation split"
+    return text

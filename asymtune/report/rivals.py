@@ -1,10 +1,9 @@
 """The honest rivals of the export (method.md section 8), on the test split, paired by seed.
 
 - ``baseline``: cross-entropy + soft Dice, no asymmetry (the confirmation's baseline runs);
-- ``logit_offset``: the baseline's own models with per-class logit offsets fitted on the
-  validation split (:mod:`asymtune.train.offsets`; logged on the baseline runs at test time);
-- the trained rivals of ``confirm.rivals`` (the authors' fixed defaults, plain losses:
-  :mod:`asymtune.confirm.rivals`), tested after the choice like the baseline;
+- the rivals of ``confirm.rivals`` (the authors' fixed defaults, plain losses, the baseline's
+  models with per-class logit offsets fitted on the validation split: :mod:`asymtune.confirm.rivals`),
+  tested after the choice like the baseline (the logit-offset rival with its offsets per seed);
 - ``export``: the exported setting (``is`` says what it is: a tuned trial, a rival, the baseline).
 
 Each rival gets its test objective over seeds, its paired interval against the baseline, and the
@@ -16,7 +15,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from asymtune.confirm.jobs import OFFSET_RIVAL
+from asymtune.confirm.jobs import OFFSET_METRIC
 from asymtune.confirm.retrain import Confirmation
 from asymtune.confirm.rivals import RIVALS
 from asymtune.confirm.stats import paired_difference, t_summary
@@ -38,19 +37,6 @@ def rivals(
         "test": t_summary(baseline, confidence).to_dict(), "vs_baseline": None,
         "export_vs_it": paired_difference(export, baseline, confidence).to_dict(),
     }]
-    runs = {run.seed: run for run in confirmation.runs_of(confirmation.baseline) if run.tested}
-    offset = [float(runs[s].metrics.get(f"{OFFSET_RIVAL}/{metric}", math.nan)) if s in runs else math.nan
-              for s in seeds]
-    if all(math.isfinite(v) for v in offset):
-        entries.append({
-            "name": "logit_offset",
-            "description": "the baseline's models with per-class logit offsets fitted on the validation split",
-            "offsets": {name: [float(runs[s].metrics.get(f"{OFFSET_RIVAL}/offset/{name}", math.nan)) for s in seeds]
-                        for name in class_names[1:]},
-            "values": offset, "test": t_summary(offset, confidence).to_dict(),
-            "vs_baseline": paired_difference(offset, baseline, confidence).to_dict(),
-            "export_vs_it": paired_difference(export, offset, confidence).to_dict(),
-        })
     exported_rival = confirmation.rival_of(confirmation.selected)
     for name, trial in confirmation.rivals.items():
         if trial.trial_id == confirmation.selected:
@@ -59,12 +45,15 @@ def rivals(
         values = [float(tested[s].metrics.get(metric, math.nan)) if s in tested else math.nan for s in seeds]
         if not all(math.isfinite(v) for v in values):
             continue  # not tested on every seed (an interrupted or failed confirmation: the notes say so)
-        entries.append({
+        entry = {
             "name": name, "description": RIVALS[name].description, "trial_id": trial.trial_id, "values": values,
             "test": t_summary(values, confidence).to_dict(),
             "vs_baseline": paired_difference(values, baseline, confidence).to_dict(),
             "export_vs_it": paired_difference(export, values, confidence).to_dict(),
-        })
+        }
+        if RIVALS[name].offsets:
+            entry["offsets"] = _offsets(confirmation, trial.trial_id, seeds, class_names)
+        entries.append(entry)
     if exported_rival is not None:
         what = f"the rival {exported_rival}: {RIVALS[exported_rival].description}"
     elif confirmation.selected == confirmation.baseline:
@@ -77,8 +66,19 @@ def rivals(
         "trial_id": confirmation.selected, "values": export,
         "test": t_summary(export, confidence).to_dict(),
         "vs_baseline": paired_difference(export, baseline, confidence).to_dict(), "export_vs_it": None,
+        **({"offsets": _offsets(confirmation, confirmation.selected, seeds, class_names)}
+           if exported_rival is not None and RIVALS[exported_rival].offsets else {}),
     })
     return entries
+
+
+def _offsets(
+    confirmation: Confirmation, trial_id: str, seeds: list[int], class_names: tuple[str, ...]
+) -> dict[str, list[float]]:
+    """``{class: [the logit offset fitted on validation, per seed]}`` of a setting with ``train.logit_offsets``."""
+    tested = {run.seed: run for run in confirmation.runs_of(trial_id) if run.tested}
+    return {name: [float(tested[seed].metrics.get(f"{OFFSET_METRIC}/{name}", math.nan)) if seed in tested
+                   else math.nan for seed in seeds] for name in class_names[1:]}
 
 
 def best_rival(entries: list[dict[str, Any]], mode: str) -> dict[str, Any] | None:

@@ -35,6 +35,7 @@ TAG_SEED = "asymtune.seed"
 TAG_STATUS = "asymtune.confirm_status"          # "trained", then "tested"
 TAG_REUSED = "asymtune.reused_trial"            # "true" when the sweep trial itself is this seed
 TAG_REGISTERED = "asymtune.registered_model"    # "<name>/<version>"
+TAG_DERIVED = "asymtune.derived_from_run"       # the run whose weights this one reuses untrained (logit offsets)
 STATE_ARTIFACT = "weights/state.pt"  # not under "model/": MLflow 3 treats that folder as the logged model
 DISTANCES_ARTIFACT = "diagnostics/distances.npz"
 _FLUENT_LOCK = threading.Lock()  # datasets side by side are threads of one driver
@@ -65,6 +66,11 @@ class ConfirmationRun:
     @property
     def tested(self) -> bool:
         return self.status == "tested"
+
+    @property
+    def trained_here(self) -> bool:
+        """A model the confirmation trained (not a sweep trial reused, not derived from another run)."""
+        return self.tags.get(TAG_REUSED) != "true" and TAG_DERIVED not in self.tags
 
 
 def _experiment_id(client: MlflowClient, parent_run_id: str) -> str:
@@ -115,6 +121,7 @@ def log_trained(
     step: int,
     state: bytes,
     reused_trial: bool,
+    derived_from: str | None = None,
 ) -> ConfirmationRun:
     """Write one trained confirmation model: params, validation metrics at ``step`` and weights;
     the run also gets the source tags and the parent run's dataset inputs.
@@ -122,11 +129,14 @@ def log_trained(
     Args:
         identity: ``{"sweep_id": ..., "dataset": ...}`` tags shared with the sweep's runs.
         state: the model's ``state_dict`` as written by ``torch.save``.
+        reused_trial: the sweep trial itself is this seed (no training).
+        derived_from: the confirmation run whose weights these are (no training; the logit-offset rival).
     """
     tags = {
         TAG_PARENT: parent_run_id, TAG_ROLE: ROLE, TAG_SWEEP: identity["sweep_id"], TAG_DATASET: identity["dataset"],
         TAG_TRIAL: trial_id, TAG_SEED: str(seed), TAG_CONFIRM_ROLE: confirm_role,
         TAG_REUSED: "true" if reused_trial else "false",
+        **({TAG_DERIVED: derived_from} if derived_from else {}),
     }
     parent = client.get_run(parent_run_id)
     run = client.create_run(

@@ -24,7 +24,9 @@ from asymtune.train.trainer import EpochRecord
 
 
 def run_train(cfg: Mapping[str, Any], source: str = "config", progress: bool = True) -> dict[str, Any]:
-    """Train, evaluate on the test split, return ``{"dataset": ..., "test/...": ...}``.
+    """Train, evaluate on the test split, return ``{"dataset": ..., "test/...": ...}`` (and, with
+    ``train.logit_offsets``, ``"logit_offsets": {class: offset}``, fitted on the validation split
+    and added to the test logits).
 
     Raises:
         ValueError: prefixed with ``source`` when the config does not describe a valid run
@@ -52,6 +54,9 @@ def run_train(cfg: Mapping[str, Any], source: str = "config", progress: bool = T
 
     trainer.fit(show)
     result: dict[str, Any] = {"dataset": name, "epochs": trainer.epoch}
+    offsets = trainer.calibrate_logit_offsets()  # train.logit_offsets: fitted on validation, used on test
+    if offsets is not None:
+        result["logit_offsets"] = dict(zip(dataset.class_names[1:], offsets[1:]))
     result.update(trainer.evaluate(dataset.test, "test", per_case=True))
     result["train_seconds"] = round(time.perf_counter() - start, 2)
     if cfg.get("save_model"):

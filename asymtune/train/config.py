@@ -47,6 +47,9 @@ class TrainConfig:
         mixed_precision: on CUDA, run the network under autocast (bfloat16 where supported, else
             float16 with a gradient scaler); the loss maths stays float32. Ignored on CPU.
         channels_last: on CUDA, keep 2-D activations channels-last. Ignored on CPU.
+        logit_offsets: after training, fit a per-class logit offset on the validation split
+            (method.md section 8, :mod:`asymtune.train.offsets`) and add it to the logits of every
+            later evaluation and prediction; the logit-offset rival exports this.
         simulate_epoch_seconds: 0 trains the network for real; > 0 is a simulation for scale
             benchmarks (:mod:`asymtune.train.simulated`): each epoch sleeps this long, no network
             is trained, and the metrics follow a simulated learning curve.
@@ -69,6 +72,7 @@ class TrainConfig:
     device: str = "auto"
     mixed_precision: bool = True
     channels_last: bool = True
+    logit_offsets: bool = False
     simulate_epoch_seconds: float = 0.0
 
     def __post_init__(self) -> None:
@@ -89,6 +93,8 @@ class TrainConfig:
                 f"train.simulate_epoch_seconds={self.simulate_epoch_seconds!r}: expected a number of seconds >= 0 "
                 "(0 trains for real)"
             )
+        if not isinstance(self.logit_offsets, bool):
+            raise ValueError(f"train.logit_offsets={self.logit_offsets!r}: expected true or false")
         if not self.learning_rate > 0:
             raise ValueError(f"train.learning_rate={self.learning_rate}: expected a value > 0")
         from asymtune.method import list_losses

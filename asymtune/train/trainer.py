@@ -33,6 +33,7 @@ from asymtune.train.case_metrics import case_metrics_dict, case_scores
 from asymtune.train.config import TrainConfig
 from asymtune.train.inference import sliding_window_logits
 from asymtune.train.metrics import ConfusionCounts, confusion_counts, metrics_dict
+from asymtune.train.offsets import apply_offsets, cross_fitted_logits, fit_logit_offsets
 
 SplitLogits = torch.Tensor | list[torch.Tensor]
 """Logits of a split: ``(N, C, *spatial)`` for a stacked split, else one ``(C, *spatial_i)`` per case."""
@@ -135,6 +136,7 @@ class Trainer:
             )
         self.epoch = 0
         self.last_val_logits: SplitLogits | None = None  # of the last validation, as predict_logits returns them
+        self.logit_offsets: list[float] | None = None  # per class, once calibrate_logit_offsets fitted them
         self.batch_rng = np.random.default_rng(config.seed)
         self.torch_rng = torch.Generator(device=self.device).manual_seed(config.seed)  # adversarial probes
         self.augment_rng = torch.Generator().manual_seed(config.seed + 1)  # augmentation runs on the CPU
@@ -343,9 +345,10 @@ class Trainer:
         ``{prefix}/...`` metrics; with ``per_case``, also the means over cases of per-case Dice,
         sensitivity, precision and HD95 (:mod:`asymtune.train.case_metrics`).
 
-        ``logits`` of ``split`` (as :meth:`predict_logits` returns them) may be passed when already computed.
+        ``logits`` of ``split`` (as :meth:`predict_logits` returns them: without the fitted logit
+        offsets, which are added here) may be passed when already computed.
         """
-        logits = self.predict_logits(split) if logits is None else logits
+        logits = self.calibrated(self.predict_logits(split) if logits is None else logits)
         predictions = [item.argmax(0) for item in logits]
         num_classes = self.dataset.num_classes
         counts = ConfusionCounts(*(torch.zeros(num_classes, dtype=torch.float64) for _ in range(3)))
@@ -364,7 +367,7 @@ class Trainer:
         """:meth:`evaluate` with ``per_case``, and the per-case table it averaged (:meth:`case_table`:
         one ``{metric: (C - 1,) values}`` per volume), for intervals over cases."""
         logits = self.predict_logits(split) if logits is None else logits
-        table = self.case_table(split, [item.argmax(0) for item in logits])
+        table = self.case_table(split, [item.argmax(0) for item in self.calibrated(logits)])
         metrics = self.evaluate(split, prefix, logits=logits)
         metrics.update(case_metrics_dict(table, self.dataset.class_names, prefix))
         return metrics, table
@@ -382,6 +385,37 @@ class Trainer:
                 prediction, label = predictions[group[0]], labels[0]
             table.append(case_scores(prediction, label, self.dataset.num_classes, spacing))
         return table
+
+    # ------------------------------------------------------------------------ logit offsets
+    def calibrated(self, logits: SplitLogits) -> SplitLogits:
+        """``logits`` (as :meth:`predict_logits` returns them) plus the fitted per-class offsets;
+        unchanged before :meth:`calibrate_logit_offsets` (or without ``train.logit_offsets``)."""
+        return logits if self.logit_offsets is None else apply_offsets(logits, self.logit_offsets)
+
+    def _val_labels(self) -> list[np.ndarray]:
+        return [np.asarray(label) for _, label in self.dataset.val.cases()]
+
+    def calibrate_logit_offsets(self) -> list[float] | None:
+        """With ``train.logit_offsets``, fit the per-class offsets on the validation split
+        (:func:`~asymtune.train.offsets.fit_logit_offsets`) for every later evaluation and
+        prediction, and return them (``[0, b_1, ..., b_{C-1}]``); None without."""
+        if not self.config.logit_offsets:
+            return None
+        self.logit_offsets = fit_logit_offsets(self.predict_logits(self.dataset.val), self._val_labels())
+        return self.logit_offsets
+
+    def cross_fitted_validation(self) -> dict[str, float]:
+        """The ``val/...`` metrics of :meth:`evaluate` with offsets fitted on the other half of the
+        validation split for each image or case (:func:`~asymtune.train.offsets.cross_fitted_logits`):
+        an estimate of the offsets' validation score that has not seen the images it scores."""
+        val = self.dataset.val
+        shifted = cross_fitted_logits(self.predict_logits(val), self._val_labels())
+        raw = torch.stack(shifted) if val.is_stacked else shifted
+        held, self.logit_offsets = self.logit_offsets, None  # the shifts are already in ``raw``
+        try:
+            return self.evaluate(val, "val", logits=raw)
+        finally:
+            self.logit_offsets = held
 
     def fit(self, on_epoch_end: Callable[[EpochRecord], None] | None = None) -> list[EpochRecord]:
         """Train from ``self.epoch`` to ``config.epochs``, validating after every epoch."""

@@ -8,6 +8,7 @@ import pytest
 from asymtune.confirm.options import ConfirmOptions, DecisionOptions
 from asymtune.confirm.rivals import RIVAL_TRIAL_PREFIX, RIVALS, check_rivals, rival_trial, rival_trials
 from asymtune.method.settings import AsymmetrySettings, authors_default, baseline
+from asymtune.report.results import describe_trial
 from asymtune.results.layout import FIXED_KEY, SETTINGS_KEY
 from asymtune.results.spec import TrialSpec
 from asymtune.results.trials import TrialRecord
@@ -63,6 +64,21 @@ def test_a_plain_loss_rival_changes_the_loss_only() -> None:
     assert rival.spec.train["loss"] == "weighted_ce" and base.spec.train["loss"] == "asymmetric"
 
 
+def test_the_logit_offset_rival_is_the_baseline_with_offsets_and_no_sweep_trial() -> None:
+    base = _trial("base", baseline(3))
+    rival = rival_trial(RIVALS["logit_offset"], base, [base])
+    assert rival is not None and rival.trial_id == f"{RIVAL_TRIAL_PREFIX}logit_offset"
+    assert rival.settings == base.settings and rival.spec.train == {**base.spec.train, "logit_offsets": True}
+    assert "logit_offsets" not in base.spec.train, "the baseline's own config is not touched"
+    assert describe_trial(rival, CLASSES) == (
+        "baseline (cross-entropy + soft Dice, no asymmetry) + per-class logit offsets fitted on the validation split")
+    assert describe_trial(base, CLASSES) == "baseline (cross-entropy + soft Dice, no asymmetry)"
+    weighted = rival_trial(RIVALS["weighted_ce"], base, [base])
+    assert weighted is not None and describe_trial(weighted, CLASSES) == "loss weighted_ce"
+    no_rare = _trial("base", baseline(3), rare=())
+    assert list(rival_trials(["logit_offset"], no_rare, [no_rare])) == ["logit_offset"], "not the baseline itself"
+
+
 def test_a_rival_equal_to_the_baseline_is_left_out() -> None:
     base = _trial("base", baseline(3), rare=())  # no rare class: no margin to add
     found = rival_trials(["authors_margin", "authors_focal"], base, [base])
@@ -74,7 +90,8 @@ def test_unknown_or_repeated_rivals_are_refused_naming_the_key() -> None:
         check_rivals(["authors_adversarial"])
     with pytest.raises(ValueError, match="named more than once"):
         ConfirmOptions(rivals=["authors_focal", "authors_focal"])
-    assert ConfirmOptions().rivals == ["authors_margin", "authors_focal", "authors_mixup", "authors_combined"]
+    assert ConfirmOptions().rivals == [
+        "authors_margin", "authors_focal", "authors_mixup", "authors_combined", "logit_offset"]
 
 
 def test_an_older_sweeps_config_has_no_trained_rivals() -> None:

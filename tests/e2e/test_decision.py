@@ -60,7 +60,7 @@ def test_report_numbers_equal_the_confirmation_runs_in_mlflow(smoke_sweep: Path,
     runs = _confirmation_runs(client, manifest["datasets"][dataset]["parent_run_id"])
     selected, baseline, seeds = numbers["selected"], numbers["baseline"], numbers["results"]["seeds"]
     assert seeds == [0, 1]
-    rivals = {r["trial_id"] for r in numbers["decision"]["rivals"] if r["name"] not in ("baseline", "logit_offset")}
+    rivals = {r["trial_id"] for r in numbers["decision"]["rivals"] if r["name"] != "baseline"}
     tested = {selected, baseline} | rivals
     for (trial, _), run in runs.items():
         has_test = any(key.startswith("test/") for key in run.data.metrics)
@@ -92,8 +92,9 @@ def test_verdict_and_fidelity_follow_the_numbers(smoke_sweep: Path, dataset: str
     assert decision["metric"] == "test/mean_fg_dice"
     assert decision["seeds_per_setting"] == len(numbers["results"]["seeds"])
     assert decision["interval"]["low"] == difference["low"] and decision["interval"]["high"] == difference["high"]
+    exported = decision["rivals"][-1]["is"]
     assert decision["significant"] == (difference["low"] is not None and difference["low"] > 0
-                                       and "baseline (" not in numbers["setting"])
+                                       and exported != "baseline")
     manifest = _manifest(smoke_sweep)
     client = MlflowClient(tracking_uri=manifest["mlflow"]["tracking_uri"])
     runs = _confirmation_runs(client, manifest["datasets"][dataset]["parent_run_id"])
@@ -110,13 +111,13 @@ def test_verdict_and_fidelity_follow_the_numbers(smoke_sweep: Path, dataset: str
     assert cases["low"] <= cases["mean"] <= cases["high"]
     assert f"gain {cases['mean']:+.3f}" in (smoke_sweep / "report.md").read_text()
     names = [rival["name"] for rival in decision["rivals"]]
-    trained = {"authors_margin", "authors_focal", "authors_mixup", "authors_combined"}
+    named = {"authors_margin", "authors_focal", "authors_mixup", "authors_combined", "logit_offset"}
     export = decision["rivals"][-1]
-    assert names[:2] == ["baseline", "logit_offset"] and names[-1] == "export"
-    assert set(names[2:-1]) == trained - {export["is"]}, "every trained rival but the export itself"
+    assert names[0] == "baseline" and names[-1] == "export"
+    assert set(names[1:-1]) == named - {export["is"]}, "every rival but the export itself"
     best = max(decision["rivals"][:-1], key=lambda r: r["test"]["mean"])
     assert decision["best_rival"] == best["name"]
-    for rival in decision["rivals"][2:-1]:  # tested with the same seeds, paired
+    for rival in decision["rivals"][1:-1]:  # tested with the same seeds, paired
         values = [runs[(rival["trial_id"], seed)].data.metrics[decision["metric"]]
                   for seed in numbers["results"]["seeds"]]
         assert rival["values"] == pytest.approx(values)
@@ -125,10 +126,13 @@ def test_verdict_and_fidelity_follow_the_numbers(smoke_sweep: Path, dataset: str
     line = f"# rivals: {provenance['rivals']}"
     assert provenance["rivals"].startswith("the export (") and line in (
         smoke_sweep / "configs" / f"{dataset}.yaml").read_text()
-    offset = decision["rivals"][1]
-    logged = [runs[(numbers["baseline"], seed)].data.metrics[f"rival/logit_offset/{decision['metric']}"]
-              for seed in numbers["results"]["seeds"]]
-    assert offset["values"] == pytest.approx(logged), "the rival's numbers are the baseline runs' logged ones"
+    offset = next(r for r in decision["rivals"] if "logit_offset" in (r["name"], r.get("is")))
+    for seed in numbers["results"]["seeds"]:  # the baseline's own models, not trained again
+        derived = runs[(offset["trial_id"], seed)].data
+        assert derived.tags["asymtune.derived_from_run"] == runs[(numbers["baseline"], seed)].info.run_id
+        assert derived.params["epochs"] == runs[(numbers["baseline"], seed)].data.params["epochs"]
+        assert [offset["offsets"][c][numbers["results"]["seeds"].index(seed)] for c in DATASETS[dataset]] == [
+            derived.metrics[f"offset/{c}"] for c in DATASETS[dataset]]
     assert set(offset["offsets"]) == set(DATASETS[dataset])
     (entry,) = numbers["fidelity"]  # the smoke sweep's one rung before its last epoch (2 epochs, grace period 1)
     assert entry["epoch"] == 1 and entry["pairs"] >= 1 and set(entry["per_class"]) == set(DATASETS[dataset])
@@ -146,7 +150,8 @@ def test_selection_does_not_change_when_the_test_labels_change(smoke_sweep: Path
     changed = dataclasses.replace(dataset, test=Split(dataset.test.images, (labels + 1) % dataset.num_classes))
     options = DecisionOptions(
         metric="val/mean_fg_dice", mode="max",
-        confirm=ConfirmOptions(top_k=2, seeds=2, max_seeds=2, reuse_trials=False, rivals=["authors_focal"]),
+        confirm=ConfirmOptions(top_k=2, seeds=2, max_seeds=2, reuse_trials=False,
+                               rivals=["authors_focal", "logit_offset"]),
         register_model=False,
     )
     outcomes = []
@@ -162,13 +167,17 @@ def test_selection_does_not_change_when_the_test_labels_change(smoke_sweep: Path
         outcomes.append(outcome)
     original, modified = outcomes
     assert len(original.candidates) == 2, "two candidates, a rival and the baseline were retrained"
-    assert list(original.rivals) == ["authors_focal"]
+    assert list(original.rivals) == ["authors_focal", "logit_offset"]
     assert original.rivals["authors_focal"].trial_id == "rival-authors_focal", "no sweep trial trained it"
+    baseline_runs = {r.seed: r.run_id for r in original.runs_of(original.baseline)}
+    derived = original.runs_of("rival-logit_offset")
+    assert [r.tags["asymtune.derived_from_run"] for r in derived] == [baseline_runs[0], baseline_runs[1]]
+    assert sum(r.trained_here for r in original.runs) == 8, "the logit-offset rival trains nothing"
     assert (original.selected, original.candidates, original.sweep_choice) == (
         modified.selected, modified.candidates, modified.sweep_choice)
     validation = [{(r.trial_id, r.seed): {k: v for k, v in r.metrics.items() if k.startswith("val/")} for r in o.runs}
                   for o in outcomes]
-    assert validation[0] == validation[1] and len(validation[0]) == 8
+    assert validation[0] == validation[1] and len(validation[0]) == 10
     test = [{(r.trial_id, r.seed): r.metrics["test/dice/organ"] for r in o.runs if r.tested} for o in outcomes]
     assert test[0].keys() == test[1].keys() and test[0] != test[1], "the test labels did change the test numbers"
 
@@ -186,7 +195,7 @@ def test_selection_does_not_change_when_the_test_labels_change(smoke_sweep: Path
     assert not isinstance(again, str) and again.selected == original.selected
     assert client.get_run(cut.info.run_id).info.lifecycle_stage == "deleted", "the cut-off run is discarded"
     runs = {(r.trial_id, r.seed): r.run_id for r in again.runs}
-    assert len(runs) == 8 and runs[(lost.trial_id, lost.seed)] != lost.run_id, "only the lost model is retrained"
+    assert len(runs) == 10 and runs[(lost.trial_id, lost.seed)] != lost.run_id, "only the lost model is retrained"
     assert {k: v for k, v in runs.items() if k != (lost.trial_id, lost.seed)} == {
         (r.trial_id, r.seed): r.run_id for r in original.runs if r is not lost}
 

@@ -134,9 +134,9 @@ def test_rerun_of_a_finished_sweep_runs_no_new_trial(smoke_sweep: Path, cli) -> 
     for run in runs:
         seeds.setdefault(run.data.tags["asymtune.trial_id"], set()).add(run.data.tags["asymtune.seed"])
     rivals = {run.data.params["rival"] for run in runs if "rival" in run.data.params}
-    assert rivals == {"authors_margin", "authors_focal", "authors_mixup", "authors_combined"}
+    assert rivals == {"authors_margin", "authors_focal", "authors_mixup", "authors_combined", "logit_offset"}
     assert all(len(s) == 2 for s in seeds.values()), "every setting with the same 2 seeds"
-    assert 5 <= len(seeds) <= 6, "the baseline, the best trial and 4 rivals (the best trial may be one of them)"
+    assert 6 <= len(seeds) <= 7, "the baseline, the best trial and 5 rivals (the best trial may be one of them)"
     cli("tune", "experiment=smoke", f"output_dir={smoke_sweep}")
     after = sorted(p.name for p in (smoke_sweep / "ray_results" / "synth_lesions").glob("trial_*"))
     assert before == after

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from asymtune.confirm.jobs import OFFSET_RIVAL
+from asymtune.confirm.jobs import OFFSET_METRIC
 from asymtune.confirm.retrain import Confirmation
 from asymtune.confirm.stats import paired_difference
 from asymtune.method.settings import baseline
@@ -18,11 +18,13 @@ CLASSES = ("background", "lesion")
 
 
 def _setup(offset_values: list[float]) -> tuple[Confirmation, ConfirmedResults]:
-    runs = [ConfirmationRun(f"b{s}", "base", s, "baseline", "tested",
-                            {METRIC: 0.50 + s / 100, f"{OFFSET_RIVAL}/{METRIC}": offset_values[s],
-                             f"{OFFSET_RIVAL}/offset/lesion": 0.25 * s})
-            for s in range(3)]
-    confirmation = Confirmation("sel", "base", ["sel"], "sel", [0, 1, 2], runs)
+    """A confirmation of 3 seeds: baseline 0.50-0.52, the export 0.56-0.58, the logit-offset rival
+    ``offset_values`` (its offsets 0, 0.25, 0.5)."""
+    offset = TrialRecord("rival-logit_offset", {}, baseline(2))
+    runs = [ConfirmationRun(f"b{s}", "base", s, "baseline", "tested", {METRIC: 0.50 + s / 100}) for s in range(3)]
+    runs += [ConfirmationRun(f"o{s}", offset.trial_id, s, "rival", "tested",
+                             {METRIC: offset_values[s], f"{OFFSET_METRIC}/lesion": 0.25 * s}) for s in range(3)]
+    confirmation = Confirmation("sel", "base", ["sel"], "sel", [0, 1, 2], runs, rivals={"logit_offset": offset})
     results = ConfirmedResults(seeds=[0, 1, 2], values={
         "selected": {METRIC: [0.56, 0.58, 0.57]}, "baseline": {METRIC: [0.50, 0.51, 0.52]}})
     return confirmation, results
@@ -44,14 +46,14 @@ def test_rivals_are_paired_by_seed() -> None:
 
 def test_a_rival_without_values_for_every_seed_is_left_out() -> None:
     confirmation, results = _setup([0.55, 0.57, 0.59])
-    confirmation.runs[2].metrics.pop(f"{OFFSET_RIVAL}/{METRIC}")
+    confirmation.runs[5].metrics.pop(METRIC)  # the offset rival's seed 2
     assert [entry["name"] for entry in rivals(confirmation, results, METRIC, CLASSES, 0.95)] == ["baseline", "export"]
 
 
 def _with_trained_rival(focal_values: list[float], selected: str = "sel") -> tuple[Confirmation, ConfirmedResults]:
     confirmation, results = _setup([0.55, 0.57, 0.59])
     focal = TrialRecord("rival-authors_focal", {}, baseline(2))
-    confirmation.rivals = {"authors_focal": focal}
+    confirmation.rivals["authors_focal"] = focal
     confirmation.selected = selected
     confirmation.runs += [ConfirmationRun(f"f{s}", focal.trial_id, s, "rival", "tested", {METRIC: v})
                           for s, v in enumerate(focal_values)]
@@ -90,3 +92,11 @@ def test_the_sentence_says_better_only_when_the_interval_excludes_zero() -> None
     assert rivals_sentence([e for e in entries if e["name"] in ("authors_focal", "export")], "max", 0.95).endswith(
         "better at 95%") and "not better" not in rivals_sentence(
         [e for e in entries if e["name"] in ("authors_focal", "export")], "max", 0.95)
+
+
+def test_an_exported_logit_offset_keeps_its_offsets() -> None:
+    confirmation, results = _setup([0.56, 0.58, 0.57])
+    confirmation.selected = "rival-logit_offset"
+    entries = rivals(confirmation, results, METRIC, CLASSES, 0.95)
+    assert [e["name"] for e in entries] == ["baseline", "export"]
+    assert entries[-1]["is"] == "logit_offset" and entries[-1]["offsets"] == {"lesion": [0.0, 0.25, 0.5]}

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from asymtune.train.offsets import apply_offsets, fit_logit_offsets
+from asymtune.train.offsets import apply_offsets, cross_fitted_logits, fit_logit_offsets
 
 
 def test_an_under_called_class_gets_the_offset_that_recovers_it() -> None:
@@ -38,3 +38,28 @@ def test_apply_offsets_to_stacked_and_per_case_logits() -> None:
     assert shifted[:, 1].eq(1.0).all() and shifted[:, 2].eq(-2.0).all() and shifted[:, 0].eq(0.0).all()
     cases = apply_offsets([torch.zeros(3, 2, 2, 2), torch.zeros(3, 5, 5, 5)], [0.0, 0.5, 0.25])
     assert [tuple(c.shape) for c in cases] == [(3, 2, 2, 2), (3, 5, 5, 5)] and float(cases[1][2].mean()) == 0.25
+
+
+def test_cross_fitting_shifts_each_item_by_the_other_folds_offsets() -> None:
+    generator = torch.Generator().manual_seed(0)
+    logits = torch.randn(5, 3, 4, 4, generator=generator)  # (N=5, C=3, 4, 4)
+    labels = torch.randint(0, 3, (5, 4, 4), generator=generator).numpy()
+    shifted = cross_fitted_logits(logits, labels)
+    for fold in (0, 1):
+        rest = [i for i in range(5) if i % 2 != fold]
+        offsets = fit_logit_offsets([logits[i] for i in rest], [labels[i] for i in rest])
+        for i in range(fold, 5, 2):
+            expected = logits[i] + torch.tensor(offsets).view(3, 1, 1)
+            assert torch.equal(shifted[i], expected), f"item {i}: offsets of the other fold {offsets}"
+    relabelled = labels.copy()
+    relabelled[[0, 2, 4]] = 1  # fold 0's own labels changed: its shifts cannot move, fold 1's do
+    again = cross_fitted_logits(logits, relabelled)
+    assert all(torch.equal(again[i], shifted[i]) for i in (0, 2, 4))
+    assert not all(torch.equal(again[i], shifted[i]) for i in (1, 3))
+
+
+def test_cross_fitting_a_single_item_leaves_it_unshifted() -> None:
+    case = torch.tensor([[[2.0, 2.0]], [[1.5, 1.0]]])  # (C=2, 1, 2): offsets fitted on it would move it
+    assert fit_logit_offsets([case], [np.array([[1, 0]])]) == [0.0, 0.75]
+    (alone,) = cross_fitted_logits([case], [np.array([[1, 0]])])
+    assert torch.equal(alone, case)
