@@ -203,6 +203,7 @@ def collect_report(report: dict[str, Any]) -> dict[str, dict[str, Any]]:
         results = entry.get("results") or {}
         metric = decision.get("metric")
         values = {r["name"]: r["values"] for r in rivals}
+        seeds = {r["name"]: r["seeds"] for r in rivals if "seeds" in r}  # a rival may have fewer than the export
         if export is None and results and metric:  # no rival entries: the confirmed values of both sides
             tested = results.get("test", {})
             values = {side: tested[label][metric]["values"] for side, label in
@@ -227,6 +228,7 @@ def collect_report(report: dict[str, Any]) -> dict[str, dict[str, Any]]:
             "best_rival": None if best is None else {"name": best["name"], "export_vs_it": best["export_vs_it"]},
             "export_beats_best_rival": decision.get("export_beats_best_rival"),
             "values": values,
+            **({"seeds": seeds} if seeds else {}),
             "race": {key: race.get(key) for key in ("reason", "seeds", "max_seeds", "sentence")} if race else None,
             "notes": entry.get("notes", []),
         }
@@ -273,7 +275,7 @@ def budget_of(output_dir: Path) -> dict[str, Any]:
     config = yaml.safe_load(path.read_text())
     return {"num_samples": config["search"]["num_samples"], "epochs": config["train"]["epochs"],
             "confirm_seeds": config["confirm"]["seeds"], "confirm_max_seeds": config["confirm"]["max_seeds"],
-            "rivals": config["confirm"]["rivals"]}
+            "confirm_verdict_seeds": config["confirm"].get("verdict_seeds"), "rivals": config["confirm"]["rivals"]}
 
 
 def repeat_record(repeat: Repeat, report: dict[str, Any], wall: dict[str, Any], reused: bool,
@@ -363,6 +365,16 @@ def _gain(mean: float, mode: str) -> float:
     return mean if mode == "max" else -mean
 
 
+def _shared(record: dict[str, Any], a: str, b: str) -> tuple[list[float], list[float]]:
+    """The values of ``a`` and ``b`` on the seeds both have (by position in records without seeds)."""
+    seeds = record.get("seeds") or {}
+    if a not in seeds or b not in seeds:
+        return record["values"][a], record["values"][b]
+    of = {name: dict(zip(seeds[name], record["values"][name])) for name in (a, b)}
+    common = [seed for seed in seeds[a] if seed in of[b]]
+    return [of[a][seed] for seed in common], [of[b][seed] for seed in common]
+
+
 def measures(record: dict[str, Any]) -> dict[str, Any] | None:
     """What the tables show for one dataset of one repeat, recomputed from its per-seed values
     (None when the repeat has no confirmed test values)."""
@@ -372,7 +384,7 @@ def measures(record: dict[str, Any]) -> dict[str, Any] | None:
     vs_baseline = _interval(values["export"], values["baseline"], confidence)
     spread = statistics.stdev(values["baseline"]) if len(values["baseline"]) > 1 else math.nan
     best = record["best_rival"]["name"] if record["best_rival"] else None
-    vs_best = _interval(values["export"], values[best], confidence) if best in values else None
+    vs_best = _interval(*_shared(record, "export", best), confidence) if best in values else None
     return {"vs_baseline": vs_baseline, "significant": _better(vs_baseline, mode), "spread": spread,
             "best_rival": best, "vs_best": vs_best}
 
@@ -397,6 +409,9 @@ def _budget_words(repeat: dict[str, Any]) -> str:
         return what
     low, high = values["confirm_seeds"], values["confirm_max_seeds"]
     confirmation = f"a confirmation race of {low} to {high} seeds" if high > low else f"a confirmation of {low} seeds"
+    verdict = values.get("confirm_verdict_seeds")  # absent before 2026-12-02
+    if verdict and verdict > max(low, high):
+        confirmation += f" (a leader better on validation and the baseline: up to {verdict} seeds for the test)"
     rivals = list(values["rivals"])
     offset = "" if "logit_offset" in rivals else " and the logit offset"  # measured on every sweep before 2026-12-02
     return (f"{what}: {values['num_samples']} trials per dataset of {values['epochs']} epochs, {confirmation}, "

@@ -93,14 +93,16 @@ def tune_config(
 
 def _work(output_dir: Path) -> dict[str, Any]:
     """Epochs trained by the sweep trials, results reported, confirmation trainings (not reused), and
-    per dataset (``per_dataset``) its sweep's trial-epochs and the seeds its confirmation used."""
+    per dataset (``per_dataset``) its sweep's trial-epochs and the rounds of trainings its confirmation
+    waited on (the race's seeds and whether the verdict's seeds were a round of their own: report.json)."""
     from mlflow.tracking import MlflowClient
 
-    from asymtune.results.layout import read_manifest
+    from asymtune.results.layout import REPORT_JSON, read_manifest
     from asymtune.results.trials import load_trials
     from asymtune.tracking.confirmation import list_confirmation_runs
 
     manifest = read_manifest(output_dir)
+    report = json.loads((output_dir / REPORT_JSON).read_text())["datasets"]
     client = MlflowClient(tracking_uri=manifest["mlflow"]["tracking_uri"])
     per_dataset = {}
     for name, entry in manifest["datasets"].items():
@@ -109,10 +111,17 @@ def _work(output_dir: Path) -> dict[str, Any]:
         per_dataset[name] = {
             "trials": len(records), "trial_epochs": sum(record.epochs for record in records),
             "confirm_trainings": sum(run.trained_here for run in runs),
-            "seeds": len({run.seed for run in runs}),
+            **_race_rounds((report[name].get("decision") or {}).get("race") or {}),
         }
     totals = {key: sum(d[key] for d in per_dataset.values()) for key in ("trials", "trial_epochs", "confirm_trainings")}
     return {**totals, "per_dataset": per_dataset}
+
+
+def _race_rounds(race: Mapping[str, Any]) -> dict[str, int]:
+    """The race's seeds per setting, and 1 when the verdict's seeds were a round of their own
+    (``decision.race`` of report.json; zeros without a race)."""
+    seeds = int(race.get("seeds") or 0)
+    return {"seeds": seeds, "verdict_round": int(int(race.get("verdict_seeds") or 0) > seeds)}
 
 
 def worker_processes() -> int:
@@ -169,9 +178,11 @@ def critical_path(per_dataset: Mapping[str, Mapping[str, int]], slots_each: int,
                   epoch_seconds: float) -> float:
     """The longest dataset's lower bound on its own time: its sweep's stand-in seconds on its
     ``slots_each`` slots, then one training's seconds per round of its confirmation race (the first
-    round trains ``first_seeds`` seeds at once, each later round one more; rounds wait on each other)."""
+    round trains ``first_seeds`` seeds at once, each later round one more, then the verdict's seeds
+    at once; rounds wait on each other)."""
     return max(
-        d["trial_epochs"] * epoch_seconds / slots_each + (1 + max(0, d["seeds"] - first_seeds)) * epochs * epoch_seconds
+        d["trial_epochs"] * epoch_seconds / slots_each
+        + (1 + max(0, d["seeds"] - first_seeds) + d.get("verdict_round", 0)) * epochs * epoch_seconds
         for d in per_dataset.values()
     )
 

@@ -146,6 +146,10 @@ class ConfirmSection:
             up to this many, until validation decides (at most ``seeds``: no race).
         min_gain: the smallest gain of the objective worth having: the race stops once the
             leader's validation interval against the baseline lies below it.
+        verdict_seeds: when the race ends with the leader better than the baseline on validation,
+            the leader and the baseline (only they) are trained up to this many seeds before the
+            test split is read, so that the test interval can confirm what validation showed (at
+            most the race's seeds: no more seeds).
         reuse_trials: a sweep trial that trained every epoch counts as the training with seed
             ``train.seed`` (on the CPU it is that training, bit for bit) instead of training again.
         confidence: level of the paired t-intervals of selected - baseline.
@@ -163,6 +167,7 @@ class ConfirmSection:
     seeds: int = 2
     max_seeds: int = 4
     min_gain: float = 0.01
+    verdict_seeds: int = 8
     reuse_trials: bool = True
     confidence: float = 0.95
     executor: str = "ray"

@@ -32,7 +32,7 @@ class ConfirmOptions(ConfirmSection):
     def __post_init__(self) -> None:
         if self.executor not in ("ray", "local"):
             raise ValueError(f"confirm.executor={self.executor!r}: expected 'ray' or 'local'")
-        for name in ("top_k", "seeds", "max_seeds"):
+        for name in ("top_k", "seeds", "max_seeds", "verdict_seeds"):
             value = getattr(self, name)
             if not isinstance(value, int) or isinstance(value, bool) or value < 1:
                 raise ValueError(f"confirm.{name}={value!r}: expected an integer >= 1")

@@ -11,9 +11,15 @@ objective) and its Student-t interval. It stops when
 - ``confirm.max_seeds`` seeds are spent;
 
 and otherwise trains one more seed of every confirmed setting (the candidates, the trained rivals
-and the baseline). The race reads the
-validation split only; the test split is read once, after the race, for the verdict
-(:mod:`asymtune.confirm.verdict`), so the race's repeated looks do not bias the test interval.
+and the baseline). The race reads the validation split only; the test split is read once, after
+the race, for the verdict (:mod:`asymtune.confirm.verdict`), so the race's repeated looks do not
+bias the test interval.
+
+A race that ends with the leader better on validation often ends after few seeds (2 to 4), too
+few for the test interval to confirm a gain of the size validation showed. So the leader and the
+baseline, and only they, are then trained up to ``confirm.verdict_seeds`` seeds
+(:func:`verdict_seed_count`) before the test split is read. The rule reads validation only and is
+fixed before any test number exists; the choice stays the race's.
 """
 
 from __future__ import annotations
@@ -28,7 +34,9 @@ from asymtune.confirm.stats import Summary, paired_difference
 RULE = (
     "after each round of seeds: stop when the baseline leads on validation, when the leader's paired validation "
     "interval against the baseline excludes 0, when its upper bound is below confirm.min_gain, or when "
-    "confirm.max_seeds seeds are spent; else train one more seed of the candidates, the rivals and the baseline"
+    "confirm.max_seeds seeds are spent; else train one more seed of the candidates, the rivals and the baseline. "
+    "When the leader beats the baseline on validation, train it and the baseline up to confirm.verdict_seeds seeds "
+    "before the test"
 )
 REASONS = ("baseline_leads", "better", "no_useful_gain", "budget")
 
@@ -44,6 +52,8 @@ class RaceStop:
             or fewer than two seeds were paired), signed so that positive is better.
         min_gain: ``confirm.min_gain``.
         max_seeds: ``confirm.max_seeds``.
+        verdict_seeds: the seeds of the leader and the baseline for the test
+            (:func:`verdict_seed_count`); 0 when not given.
     """
 
     reason: str
@@ -51,6 +61,7 @@ class RaceStop:
     gain: Summary | None
     min_gain: float
     max_seeds: int
+    verdict_seeds: int = 0
 
     @property
     def sentence(self) -> str:
@@ -60,7 +71,9 @@ class RaceStop:
         if self.reason == "baseline_leads":
             return f"The baseline leads on validation after {self.seeds} seeds: nothing to race."
         if self.reason == "better":
-            return f"Stopped at {self.seeds} seeds: the leader beats the baseline on validation ({interval})."
+            more = (f" The leader and the baseline were then trained up to {self.verdict_seeds} seeds for the test."
+                    if self.verdict_seeds > self.seeds else "")
+            return f"Stopped at {self.seeds} seeds: the leader beats the baseline on validation ({interval}).{more}"
         if self.reason == "no_useful_gain":
             return (f"Stopped at {self.seeds} seeds: no gain of {self.min_gain} or more is left on validation "
                     f"({interval}).")
@@ -71,7 +84,7 @@ class RaceStop:
         g = self.gain
         return {
             "rule": RULE, "reason": self.reason, "seeds": self.seeds, "max_seeds": self.max_seeds,
-            "min_gain": self.min_gain, "sentence": self.sentence,
+            "verdict_seeds": max(self.seeds, self.verdict_seeds), "min_gain": self.min_gain, "sentence": self.sentence,
             "validation_interval": None if g is None else {"mean": g.mean, "low": g.low, "high": g.high, "n": g.n},
         }
 
@@ -111,3 +124,17 @@ def race_stop(
     if seeds >= max_seeds:
         return RaceStop("budget", seeds, gain, min_gain, max_seeds)
     return None
+
+
+def verdict_seed_count(stop: RaceStop, verdict_seeds: int) -> int:
+    """Seeds of the leader and the baseline for the test once the race stopped: ``confirm.verdict_seeds``
+    after a leader better on validation, else the race's own seeds (never fewer).
+
+    Example:
+        >>> better = RaceStop("better", 3, None, 0.01, 4)
+        >>> verdict_seed_count(better, 8), verdict_seed_count(better, 2)
+        (8, 3)
+        >>> verdict_seed_count(RaceStop("budget", 4, None, 0.01, 4), 8)
+        4
+    """
+    return max(stop.seeds, verdict_seeds) if stop.reason == "better" else stop.seeds

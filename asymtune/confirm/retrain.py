@@ -11,6 +11,7 @@ missing. Trainings run as Ray tasks (:class:`RayExecutor`) or in this process (:
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import math
 import tempfile
@@ -23,7 +24,7 @@ import torch
 
 from asymtune.confirm.jobs import Job, evaluate_job, offset_job, state_bytes, train_job
 from asymtune.confirm.options import DecisionOptions
-from asymtune.confirm.race import RaceStop, race_stop
+from asymtune.confirm.race import RaceStop, race_stop, verdict_seed_count
 from asymtune.confirm.rivals import RIVALS, rival_trials
 from asymtune.confirm.select import find_baseline, rank_trials, select_confirmed
 from asymtune.data.base import SegmentationDataset
@@ -102,13 +103,15 @@ class Confirmation:
         baseline: the baseline trial.
         candidates: the retrained trials besides the baseline, in the sweep's ranking order.
         selected: the trial chosen from the mean validation objective over seeds.
-        seeds: the seeds every setting was trained with (``confirm.seeds``, then the race's rounds).
+        seeds: the race's seeds, every setting trained with each (``confirm.seeds``, then the race's rounds).
         runs: the confirmation runs, every (trial, seed) once.
         registered_model: ``"<name>/<version>"`` of the selected model in the MLflow registry.
         race: why the race stopped (None: it has not finished, e.g. an interrupted confirmation).
         rivals: ``{rival name: trial}`` of the trained rivals (``confirm.rivals``,
             :mod:`asymtune.confirm.rivals`): a sweep trial with the rival's setting, or a stand-in
             record that no sweep trained.
+        verdict_seeds: the further seeds of the selected setting and the baseline only, for the
+            test (``confirm.verdict_seeds`` after a leader better on validation; :mod:`asymtune.confirm.race`).
     """
 
     sweep_choice: str
@@ -120,6 +123,7 @@ class Confirmation:
     registered_model: str | None = None
     race: RaceStop | None = None
     rivals: dict[str, TrialRecord] = field(default_factory=dict)
+    verdict_seeds: list[int] = field(default_factory=list)
 
     @property
     def trained(self) -> list[str]:
@@ -144,10 +148,20 @@ class Confirmation:
         """The rival's name when ``trial_id`` trains one."""
         return next((name for name, trial in self.rivals.items() if trial.trial_id == trial_id), None)
 
-    def runs_of(self, trial_id: str) -> list[ConfirmationRun]:
-        """The runs of one setting, in seed order (only the confirmation's seeds)."""
+    def seeds_of(self, trial_id: str, race_only: bool = False) -> list[int]:
+        """The seeds one setting is trained with: the race's, and the verdict's for the selected
+        setting and the baseline (not with ``race_only``)."""
+        extra = not race_only and trial_id in (self.selected, self.baseline)
+        return [*self.seeds, *(self.verdict_seeds if extra else [])]
+
+    def wanted(self) -> list[tuple[str, int]]:
+        """Every ``(trial id, seed)`` the confirmation needs a run of."""
+        return [(trial_id, seed) for trial_id in self.trained for seed in self.seeds_of(trial_id)]
+
+    def runs_of(self, trial_id: str, race_only: bool = False) -> list[ConfirmationRun]:
+        """The runs of one setting, in seed order (only its :meth:`seeds_of`)."""
         by_seed = {run.seed: run for run in self.runs if run.trial_id == trial_id}
-        return [by_seed[seed] for seed in self.seeds if seed in by_seed]
+        return [by_seed[seed] for seed in self.seeds_of(trial_id, race_only) if seed in by_seed]
 
 
 def plan_confirmation(
@@ -180,8 +194,10 @@ def _reuse(trial: TrialRecord, seed: int) -> dict[str, Any] | None:
 
 
 def _validation(result: Confirmation, settings: Sequence[str]) -> dict[str, list[dict[str, float]]]:
+    """The validation metrics of the race's runs (the verdict's extra seeds play no part in the choice)."""
     return {
-        trial_id: [{k: v for k, v in run.metrics.items() if k.startswith("val/")} for run in result.runs_of(trial_id)]
+        trial_id: [{k: v for k, v in run.metrics.items() if k.startswith("val/")}
+                   for run in result.runs_of(trial_id, race_only=True)]
         for trial_id in settings
     }
 
@@ -198,36 +214,48 @@ def read_confirmation(
     runs = list_confirmation_runs(client, parent_run_id)
     result = Confirmation(
         sweep_choice=choice.trial_id, baseline=baseline.trial_id, candidates=[t.trial_id for t in candidates],
-        selected=baseline.trial_id, seeds=_seeds(options, baseline.spec.seed, baseline.trial_id, runs), runs=runs,
-        rivals=rivals,
+        selected=baseline.trial_id, seeds=options.confirm.seed_values(baseline.spec.seed), runs=runs, rivals=rivals,
     )
-    _choose(result, options, class_names)
-    result.race = _race(result, options)
+    _replay(result, options, class_names)
     return result
 
 
 def _race(result: Confirmation, options: DecisionOptions) -> RaceStop | None:
     """Why the race stops with the runs so far (None: one more seed)."""
     def objective(trial_id: str) -> dict[int, float]:
-        return {run.seed: float(run.metrics.get(options.metric, math.nan)) for run in result.runs_of(trial_id)}
+        runs = result.runs_of(trial_id, race_only=True)
+        return {run.seed: float(run.metrics.get(options.metric, math.nan)) for run in runs}
 
     leader, base = objective(result.selected), objective(result.baseline)
     paired = [seed for seed in result.seeds if seed in leader and seed in base]
-    return race_stop(
+    stop = race_stop(
         [leader[s] for s in paired], [base[s] for s in paired], leader_is_baseline=result.selected == result.baseline,
         seeds=len(result.seeds), mode=options.mode, confidence=options.confirm.confidence,
         min_gain=options.confirm.min_gain, max_seeds=options.confirm.seed_budget,
     )
+    if stop is None:
+        return None
+    return dataclasses.replace(stop, verdict_seeds=verdict_seed_count(stop, options.confirm.verdict_seeds))
 
 
-def _seeds(options: DecisionOptions, base_seed: int, baseline_id: str, runs: Sequence[ConfirmationRun]) -> list[int]:
-    """The confirmation's seeds: ``confirm.seeds`` of them, plus the further rounds an earlier race
-    trained for the baseline (within the budget)."""
-    seeds = options.confirm.seed_values(base_seed)
-    present = {run.seed for run in runs if run.trial_id == baseline_id}
-    while seeds[-1] + 1 in present and len(seeds) < options.confirm.seed_budget:
-        seeds.append(seeds[-1] + 1)
-    return seeds
+def _verdict_seeds(result: Confirmation) -> list[int]:
+    """The seeds after the race's that the verdict needs of the selected setting and the baseline."""
+    if result.race is None:
+        return []
+    return [result.seeds[-1] + 1 + i for i in range(result.race.verdict_seeds - len(result.seeds))]
+
+
+def _replay(result: Confirmation, options: DecisionOptions, class_names: Sequence[str]) -> None:
+    """The race as the runs so far decide it (an earlier, interrupted or finished, confirmation):
+    its rounds while the baseline has the next seed, its choice, its stop, and the verdict's seeds."""
+    present = {run.seed for run in result.runs if run.trial_id == result.baseline}
+    while True:
+        _choose(result, options, class_names)
+        result.race = _race(result, options)
+        if result.race is not None or result.seeds[-1] + 1 not in present:
+            break
+        result.seeds.append(result.seeds[-1] + 1)
+    result.verdict_seeds = _verdict_seeds(result)
 
 
 def _choose(result: Confirmation, options: DecisionOptions, class_names: Sequence[str]) -> None:
@@ -275,10 +303,10 @@ def confirm_dataset(
             trained["state"], reused, derived_from,
         ))
 
-    while True:  # the race (asymtune.confirm.race): rounds of seeds until validation decides
+    while True:  # the race (asymtune.confirm.race): rounds of seeds until validation decides, then the verdict's
         done = {(run.trial_id, run.seed) for run in result.runs}
         missing = [
-            (by_id[trial_id], seed) for trial_id in result.trained for seed in result.seeds
+            (by_id[trial_id], seed) for trial_id, seed in result.wanted()
             if (trial_id, seed) not in done and trial_id not in result.derived
         ]
         to_train = []
@@ -289,7 +317,8 @@ def confirm_dataset(
             else:
                 to_train.append((trial, seed))
         if to_train:
-            log.info("%s: the confirmation trains %d models (seeds %s)", name, len(to_train), result.seeds)
+            log.info("%s: the confirmation trains %d models (seeds %s)", name, len(to_train),
+                     sorted({seed for _, seed in to_train}))
         for index, trained in executor.run(train_job, [(Job.of(trial, seed),) for trial, seed in to_train]):
             if isinstance(trained, Exception):
                 trial, seed = to_train[index]
@@ -300,9 +329,13 @@ def confirm_dataset(
         _derive(result, by_id, client, executor, record, name)
         _choose(result, options, class_names)
         result.race = _race(result, options)
-        if result.race is not None:
-            break
-        result.seeds.append(result.seeds[-1] + 1)
+        if result.race is None:
+            result.seeds.append(result.seeds[-1] + 1)
+            continue
+        verdict_seeds = _verdict_seeds(result)
+        if verdict_seeds == result.verdict_seeds:
+            break  # and their runs were made above
+        result.verdict_seeds = verdict_seeds
     log.info("%s: %s", name, result.race.sentence)
     client.set_tag(parent, TAG_SWEEP_CHOICE, result.sweep_choice)
     client.set_tag(parent, TAG_CONFIRMED, result.selected)
@@ -342,8 +375,8 @@ def _derive(
     baseline's runs of the same seeds (:func:`asymtune.confirm.jobs.offset_job`)."""
     done = {(run.trial_id, run.seed) for run in result.runs}
     baseline_runs = {run.seed: run for run in result.runs_of(result.baseline)}
-    wanted = [(trial_id, seed) for trial_id in result.derived for seed in result.seeds
-              if (trial_id, seed) not in done and seed in baseline_runs]
+    wanted = [(trial_id, seed) for trial_id, seed in result.wanted()
+              if trial_id in result.derived and (trial_id, seed) not in done and seed in baseline_runs]
     if not wanted:
         return
     with tempfile.TemporaryDirectory() as scratch:

@@ -71,7 +71,7 @@ def _confirmation_notes(report: DatasetReport, confirmation: Confirmation) -> No
             "command to finish it."
         )
         return
-    expected = [(t, s) for t in confirmation.trained for s in confirmation.seeds]
+    expected = confirmation.wanted()
     have = {(run.trial_id, run.seed) for run in confirmation.runs}
     missing = [f"{t} seed {s}" for t, s in expected if (t, s) not in have]
     if missing:
@@ -327,8 +327,10 @@ def build_report(output_dir: Path, log_to_mlflow: bool = True) -> list[DatasetRe
     intro = [
         f"Sweep {manifest['sweep_id']}; objective: {options.mode} {options.metric} on the validation split"
         + (f", constraint {options.constraint}" if options.constraint else "")
-        + f"; search space {manifest.get('search_space')}; confirmation: top {options.confirm.top_k} and the "
-        f"baseline, {options.confirm.seeds} seeds, {round(options.confirm.confidence * 100)}% paired t-intervals.",
+        + f"; search space {manifest.get('search_space')}; confirmation: top {options.confirm.top_k}, the rivals and "
+        f"the baseline, a race of {options.confirm.seeds} to {options.confirm.seed_budget} seeds, a leader better on "
+        f"validation and the baseline up to {options.confirm.verdict_seeds} seeds for the test, "
+        f"{round(options.confirm.confidence * 100)}% paired t-intervals.",
         f"MLflow: {uri} (experiment {manifest['mlflow']['experiment_name']}); "
         f"Optuna storage: {manifest.get('optuna_storage')}.",
     ]
@@ -361,7 +363,7 @@ def parent_description(report: DatasetReport) -> str:
     if report.selected is None:
         return f"Sweep of `{report.name}`: no trial finished with a validation result yet, nothing chosen."
     how = (
-        f"confirmed: best mean validation {report.metric} over {len(report.results.seeds)} seeds"
+        f"confirmed: best mean validation {report.metric} over {report.race_seeds} seeds"
         if report.results is not None else f"the sweep's best validation {report.metric}, not confirmed"
     )
     verdict = report.verdict.sentence if report.verdict is not None else "none: the choice was not tested."

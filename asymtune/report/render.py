@@ -57,6 +57,11 @@ class DatasetReport:
     def confirmed(self) -> bool:
         return self.results is not None
 
+    @property
+    def race_seeds(self) -> int:
+        """Seeds per setting of the confirmation's race (0 without a confirmation)."""
+        return len(self.confirmation.seeds) if self.confirmation is not None else 0
+
 
 # ------------------------------------------------------------------------------ parts
 @dataclass(frozen=True)
@@ -123,7 +128,7 @@ def candidates_table(report: DatasetReport) -> Table:
     confirmation = report.confirmation
     rows = []
     for trial_id in confirmation.trained:
-        runs = confirmation.runs_of(trial_id)
+        runs = confirmation.runs_of(trial_id, race_only=True)  # the choice's numbers
         values = [run.metrics.get(report.metric, math.nan) for run in runs]
         finite = [v for v in values if math.isfinite(v)]
         summary = t_summary(finite, report.confidence) if finite else None
@@ -133,10 +138,12 @@ def candidates_table(report: DatasetReport) -> Table:
         if trial_id == confirmation.sweep_choice:
             role.append("sweep choice")
         rows.append([
-            trial_id, ", ".join(role), f"{len(runs)} of {len(confirmation.seeds)}", fmt_summary(summary),
+            trial_id, ", ".join(role),
+            f"{len(confirmation.runs_of(trial_id))} of {len(confirmation.seeds_of(trial_id))}", fmt_summary(summary),
             "chosen" if trial_id == confirmation.selected else "",
         ])
-    return Table(["trial", "role", "seeds trained", f"validation {report.metric} (mean ± sd)", "decision"], rows)
+    validation = f"validation {report.metric} over the race's {len(confirmation.seeds)} seeds (mean ± sd)"
+    return Table(["trial", "role", "seeds trained", validation, "decision"], rows)
 
 
 def confirmed_table(report: DatasetReport) -> Table:
@@ -299,7 +306,7 @@ def _sections(report: DatasetReport) -> list[tuple[str, Part]]:
         parts.append(("", "No trial finished with a validation result yet: nothing to select."))
     else:
         how = (
-            f"the best mean validation {report.metric} over {len(report.results.seeds)} seeds among the sweep's "
+            f"the best mean validation {report.metric} over {report.race_seeds} seeds among the sweep's "
             "top settings, the trained rivals and the baseline (confirmed)"
             if report.results is not None
             else f"the sweep's best validation {report.metric} (not confirmed over seeds, not tested)"

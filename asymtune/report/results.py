@@ -64,7 +64,8 @@ def confirmed_results(
     runs = {
         label: {run.seed: run for run in confirmation.runs_of(trial) if run.tested} for label, trial in sides.items()
     }
-    seeds = [seed for seed in confirmation.seeds if seed in runs["selected"] and seed in runs["baseline"]]
+    seeds = [seed for seed in confirmation.seeds_of(confirmation.baseline)
+             if seed in runs["selected"] and seed in runs["baseline"]]
     if not seeds:
         return None
     keys = [metric_key(metric, name) for metric, _ in TABLE_METRICS for name in [*class_names[1:], None]]

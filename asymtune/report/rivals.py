@@ -7,7 +7,9 @@
 - ``export``: the exported setting (``is`` says what it is: a tuned trial, a rival, the baseline).
 
 Each rival gets its test objective over seeds, its paired interval against the baseline, and the
-export's paired interval against it.
+export's paired interval against it, over the seeds it shares with them: the race's seeds (the
+export and the baseline may have more, ``confirm.verdict_seeds``). The best rival is the one with
+the largest paired gain over the baseline.
 """
 
 from __future__ import annotations
@@ -34,7 +36,7 @@ def rivals(
         return []
     entries: list[dict[str, Any]] = [{
         "name": "baseline", "description": "cross-entropy + soft Dice, no asymmetry", "values": baseline,
-        "test": t_summary(baseline, confidence).to_dict(), "vs_baseline": None,
+        "seeds": seeds, "test": t_summary(baseline, confidence).to_dict(), "vs_baseline": None,
         "export_vs_it": paired_difference(export, baseline, confidence).to_dict(),
     }]
     exported_rival = confirmation.rival_of(confirmation.selected)
@@ -42,17 +44,19 @@ def rivals(
         if trial.trial_id == confirmation.selected:
             continue  # the export itself
         tested = {run.seed: run for run in confirmation.runs_of(trial.trial_id) if run.tested}
-        values = [float(tested[s].metrics.get(metric, math.nan)) if s in tested else math.nan for s in seeds]
-        if not all(math.isfinite(v) for v in values):
+        shared = [s for s in seeds if s in confirmation.seeds_of(trial.trial_id)]
+        values = [float(tested[s].metrics.get(metric, math.nan)) if s in tested else math.nan for s in shared]
+        if not values or not all(math.isfinite(v) for v in values):
             continue  # not tested on every seed (an interrupted or failed confirmation: the notes say so)
+        at = [seeds.index(s) for s in shared]
         entry = {
             "name": name, "description": RIVALS[name].description, "trial_id": trial.trial_id, "values": values,
-            "test": t_summary(values, confidence).to_dict(),
-            "vs_baseline": paired_difference(values, baseline, confidence).to_dict(),
-            "export_vs_it": paired_difference(export, values, confidence).to_dict(),
+            "seeds": shared, "test": t_summary(values, confidence).to_dict(),
+            "vs_baseline": paired_difference(values, [baseline[i] for i in at], confidence).to_dict(),
+            "export_vs_it": paired_difference([export[i] for i in at], values, confidence).to_dict(),
         }
         if RIVALS[name].offsets:
-            entry["offsets"] = _offsets(confirmation, trial.trial_id, seeds, class_names)
+            entry["offsets"] = _offsets(confirmation, trial.trial_id, shared, class_names)
         entries.append(entry)
     if exported_rival is not None:
         what = f"the rival {exported_rival}: {RIVALS[exported_rival].description}"
@@ -63,7 +67,7 @@ def rivals(
     entries.append({
         "name": "export", "description": f"the exported setting ({what})", "is": exported_rival or (
             "baseline" if confirmation.selected == confirmation.baseline else "tuned"),
-        "trial_id": confirmation.selected, "values": export,
+        "trial_id": confirmation.selected, "values": export, "seeds": seeds,
         "test": t_summary(export, confidence).to_dict(),
         "vs_baseline": paired_difference(export, baseline, confidence).to_dict(), "export_vs_it": None,
         **({"offsets": _offsets(confirmation, confirmation.selected, seeds, class_names)}
@@ -82,12 +86,14 @@ def _offsets(
 
 
 def best_rival(entries: list[dict[str, Any]], mode: str) -> dict[str, Any] | None:
-    """The rival (not the export) with the best mean test value."""
+    """The rival (not the export) with the best mean paired test gain over the baseline (the
+    baseline's own is 0): rivals may have fewer seeds than the baseline, so their means are
+    compared on their shared seeds."""
     others = [e for e in entries if e["name"] != "export"]
     if not others:
         return None
     sign = 1.0 if mode == "max" else -1.0
-    return max(others, key=lambda e: sign * e["test"]["mean"])
+    return max(others, key=lambda e: sign * (e["vs_baseline"]["mean"] if e["vs_baseline"] else 0.0))
 
 
 def rivals_sentence(entries: list[dict[str, Any]], mode: str, confidence: float) -> str | None:

@@ -109,6 +109,26 @@ def test_intervals_are_recomputed_from_the_per_seed_values_and_match_the_report(
     assert study.measures(study.collect_report(SEED0)["toy"])["spread"] == pytest.approx(0.01)
 
 
+def test_a_rival_with_fewer_seeds_than_the_export_is_compared_on_the_seeds_they_share(bench_module) -> None:
+    """The export and the baseline have a fourth seed (``confirm.verdict_seeds``), authors_focal only
+    the race's 3: the export against it pairs the first 3 seeds (as the report does, SEED0's
+    interval), the verdict all 4 (by hand: differences 0.04, 0.05, 0.06, 0.05: mean 0.05, sd
+    0.008165, half t_{0.975,3} 3.182446 * 0.008165 / 2 = 0.012992)."""
+    study = bench_module("decision_study")
+    report = json.loads(json.dumps(SEED0))
+    for rival in report["datasets"]["toy"]["decision"]["rivals"]:
+        rival["seeds"] = SEEDS if rival["name"] in ("authors_focal", "logit_offset") else [*SEEDS, 3]
+        if rival["name"] in ("baseline", "export"):
+            rival["values"] = [*rival["values"], 0.50 if rival["name"] == "baseline" else 0.55]
+    toy = study.collect_report(report)["toy"]
+    assert toy["seeds"]["authors_focal"] == SEEDS and toy["seeds"]["export"] == [0, 1, 2, 3]
+    measured = study.measures(toy)
+    assert measured["vs_best"]["n"] == 3 and measured["vs_best"]["mean"] == pytest.approx(-0.003333, abs=1e-6)
+    assert measured["vs_best"]["low"] == pytest.approx(-0.032018, abs=1e-6)
+    assert measured["vs_baseline"]["n"] == 4 and measured["vs_baseline"]["mean"] == pytest.approx(0.05)
+    assert measured["vs_baseline"]["low"] == pytest.approx(0.05 - 0.012992, abs=1e-5)
+
+
 def test_the_block_has_one_row_per_sweep_seed_and_the_criteria_in_words(bench_module) -> None:
     study = bench_module("decision_study")
     data = {"repeats": [_record(study, seed, report) for seed, report in enumerate((SEED0, SEED1, SEED2))]}

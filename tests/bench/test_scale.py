@@ -72,6 +72,10 @@ def test_the_critical_path_is_the_longest_datasets_sweep_then_its_race_rounds(be
     }
     assert scale.critical_path(per_dataset, slots_each=4, first_seeds=2, epochs=10, epoch_seconds=2.0) == 70.0
     assert scale.critical_path({"a": per_dataset["a"]}, 4, 2, 10, 2.0) == 40.0
+    # the verdict's seeds after a race that stopped better at 2 seeds: one more round of 20 s, at once
+    assert scale.critical_path({"a": {**per_dataset["a"], "verdict_round": 1}}, 4, 2, 10, 2.0) == 60.0
+    assert scale._race_rounds({"reason": "better", "seeds": 2, "verdict_seeds": 8}) == {"seeds": 2, "verdict_round": 1}
+    assert scale._race_rounds({"reason": "budget", "seeds": 4, "verdict_seeds": 4}) == {"seeds": 4, "verdict_round": 0}
 
 
 def test_the_phases_of_a_sweep_come_from_its_trials_start_and_end(bench_module) -> None:

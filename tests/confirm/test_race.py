@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 
-from asymtune.confirm.race import race_stop
+from asymtune.confirm.race import race_stop, verdict_seed_count
 
 RULE = {"mode": "max", "confidence": 0.95, "min_gain": 0.01, "max_seeds": 4}
 
@@ -45,3 +47,18 @@ def test_a_minimised_objective_gains_downwards() -> None:
     rule = {**RULE, "mode": "min"}
     stop = race_stop([0.40, 0.41], [0.50, 0.515], leader_is_baseline=False, seeds=2, **rule)
     assert stop is not None and stop.reason == "better" and stop.gain is not None and stop.gain.mean > 0
+
+
+def test_a_leader_better_on_validation_gets_the_verdicts_seeds_and_says_so() -> None:
+    stop = race_stop([0.60, 0.61], [0.50, 0.505], leader_is_baseline=False, seeds=2, **RULE)
+    assert stop is not None and stop.reason == "better"
+    assert verdict_seed_count(stop, 8) == 8 and verdict_seed_count(stop, 1) == 2, "never fewer than the race's"
+    assert "up to" not in stop.sentence, "not said before it is decided"
+    extended = dataclasses.replace(stop, verdict_seeds=8)
+    assert extended.sentence.endswith("The leader and the baseline were then trained up to 8 seeds for the test.")
+    assert extended.to_dict()["verdict_seeds"] == 8
+    undecided = race_stop([0.60, 0.50, 0.55, 0.52], [0.55, 0.55, 0.50, 0.56], leader_is_baseline=False, seeds=4,
+                          **RULE)
+    assert undecided is not None and undecided.reason == "budget" and verdict_seed_count(undecided, 8) == 4
+    leads = race_stop([0.5, 0.5], [0.5, 0.5], leader_is_baseline=True, seeds=2, **RULE)
+    assert leads is not None and verdict_seed_count(leads, 8) == 2

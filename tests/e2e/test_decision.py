@@ -200,22 +200,10 @@ def test_selection_does_not_change_when_the_test_labels_change(smoke_sweep: Path
         (r.trial_id, r.seed): r.run_id for r in original.runs if r is not lost}
 
 
-def test_the_race_trains_rounds_of_seeds_until_validation_decides(smoke_sweep: Path, tmp_path: Path) -> None:
-    """The confirmation of synth_lesions with a race of up to 4 seeds: it stops for the reason its
-    numbers give, every setting has every seed of every round, and reading it back (a resume)
-    finds the same seeds and the same stop."""
-    manifest = _manifest(smoke_sweep)
-    entry = manifest["datasets"]["synth_lesions"]
-    config = yaml.safe_load((smoke_sweep / "configs" / "synth_lesions.yaml").read_text())
-    dataset = load_dataset(config["data"], "synth_lesions")
-    options = DecisionOptions(metric="val/mean_fg_dice", mode="max", register_model=False,
-                              confirm=ConfirmOptions(seeds=2, max_seeds=4, min_gain=0.001, reuse_trials=False,
-                                                     rivals=[]))
-    uri = f"sqlite:///{tmp_path / 'race'}.db"
-    client = MlflowClient(tracking_uri=uri)
-    parent = client.create_run(client.create_experiment("race", artifact_location=tmp_path.as_uri())).info.run_id
-    outcome = confirm_dataset("synth_lesions", {**entry, "parent_run_id": parent}, "test", uri, options,
-                              LocalExecutor(dataset))
+def _check_race(outcome: object, confidence: float, verdict_seeds: int) -> None:
+    """What every finished race must show: the stop its numbers give, every seed of every round for
+    every setting, the verdict's seeds for a better leader and the baseline only, tests of the
+    tested settings only."""
     assert not isinstance(outcome, str), outcome
     race = outcome.race
     assert race is not None and race.seeds == len(outcome.seeds) and 2 <= race.seeds <= 4
@@ -229,21 +217,59 @@ def test_the_race_trains_rounds_of_seeds_until_validation_decides(smoke_sweep: P
         assert gain is not None and gain.high < 0.001
     else:
         assert race.reason == "budget" and race.seeds == 4
-    for trial_id in [outcome.baseline, *outcome.candidates]:
-        assert [run.seed for run in outcome.runs_of(trial_id)] == outcome.seeds
-    leader = {r.seed: r.metrics["val/mean_fg_dice"] for r in outcome.runs_of(outcome.selected)}
-    base = {r.seed: r.metrics["val/mean_fg_dice"] for r in outcome.runs_of(outcome.baseline)}
+    extra = list(range(race.seeds, verdict_seeds)) if race.reason == "better" else []
+    assert outcome.verdict_seeds == extra and race.to_dict()["verdict_seeds"] == race.seeds + len(extra)
+    for trial_id in outcome.trained:
+        more = extra if trial_id in (outcome.selected, outcome.baseline) else []
+        assert [run.seed for run in outcome.runs_of(trial_id)] == outcome.seeds + more, trial_id
+        assert [run.seed for run in outcome.runs_of(trial_id, race_only=True)] == outcome.seeds
+        assert all(run.tested == (trial_id in outcome.tested) for run in outcome.runs_of(trial_id)), trial_id
+    leader = {r.seed: r.metrics["val/mean_fg_dice"] for r in outcome.runs_of(outcome.selected, race_only=True)}
+    base = {r.seed: r.metrics["val/mean_fg_dice"] for r in outcome.runs_of(outcome.baseline, race_only=True)}
     if race.reason in ("better", "no_useful_gain"):
         diffs = [leader[s] - base[s] for s in outcome.seeds]
         assert gain is not None and gain.mean == pytest.approx(float(np.mean(diffs)))
     if race.seeds > 2 and race.reason != "baseline_leads":  # the round before it did not decide
         earlier = outcome.seeds[:-1]
         assert race_stop([leader[s] for s in earlier], [base[s] for s in earlier], leader_is_baseline=False,
-                         seeds=len(earlier), mode="max", confidence=0.95, min_gain=0.001, max_seeds=4) is None
-    again = confirm_dataset("synth_lesions", {**entry, "parent_run_id": parent}, "test", uri, options,
-                            LocalExecutor(dataset))
-    assert not isinstance(again, str) and again.seeds == outcome.seeds and again.race == race
-    assert {r.run_id for r in again.runs} == {r.run_id for r in outcome.runs}, "nothing trained again"
+                         seeds=len(earlier), mode="max", confidence=confidence, min_gain=0.001, max_seeds=4) is None
+
+
+def test_the_race_trains_rounds_of_seeds_until_validation_decides(smoke_sweep: Path, tmp_path: Path) -> None:
+    """The confirmation of synth_lesions with a race of up to 4 seeds and 5 verdict seeds, first at
+    50% confidence (on the smoke sweep's numbers its leader beats the baseline at once: the leader
+    and the baseline get the verdict's seeds), then at 95% on the same runs, as a rerun with
+    another level would: the race replays its rounds from the runs, trains only what they lack, and
+    stops for the reason its numbers give. Reading either back (a resume) finds the same seeds and
+    the same stop, and trains nothing."""
+    manifest = _manifest(smoke_sweep)
+    entry = manifest["datasets"]["synth_lesions"]
+    config = yaml.safe_load((smoke_sweep / "configs" / "synth_lesions.yaml").read_text())
+    dataset = load_dataset(config["data"], "synth_lesions")
+    uri = f"sqlite:///{tmp_path / 'race'}.db"
+    client = MlflowClient(tracking_uri=uri)
+    parent = client.create_run(client.create_experiment("race", artifact_location=tmp_path.as_uri())).info.run_id
+    previous: dict[tuple[str, int], str] = {}
+    for confidence in (0.5, 0.95):
+        options = DecisionOptions(metric="val/mean_fg_dice", mode="max", register_model=False,
+                                  confirm=ConfirmOptions(seeds=2, max_seeds=4, min_gain=0.001, reuse_trials=False,
+                                                         rivals=["authors_focal"], verdict_seeds=5,
+                                                         confidence=confidence))
+        outcome = confirm_dataset("synth_lesions", {**entry, "parent_run_id": parent}, "test", uri, options,
+                                  LocalExecutor(dataset))
+        _check_race(outcome, confidence, 5)
+        race = outcome.race
+        print(f"race at {confidence}: {race.reason} at {race.seeds} seeds, verdict seeds {outcome.verdict_seeds}")
+        if confidence == 0.5:
+            assert race.reason == "better" and outcome.verdict_seeds, "the path under test: the verdict's seeds"
+        runs = {(r.trial_id, r.seed): r.run_id for r in outcome.runs}
+        assert {k: runs[k] for k in previous if k in runs} == previous, "the earlier runs are kept, not retrained"
+        previous = runs
+        again = confirm_dataset("synth_lesions", {**entry, "parent_run_id": parent}, "test", uri, options,
+                                LocalExecutor(dataset))
+        assert not isinstance(again, str) and again.seeds == outcome.seeds and again.race == race
+        assert again.verdict_seeds == outcome.verdict_seeds and again.selected == outcome.selected
+        assert {r.run_id for r in again.runs} == {r.run_id for r in outcome.runs}, "nothing trained again"
 
 
 def test_registered_model_loads_and_predicts(smoke_sweep: Path, tmp_path: Path) -> None:

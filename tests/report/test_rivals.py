@@ -100,3 +100,22 @@ def test_an_exported_logit_offset_keeps_its_offsets() -> None:
     entries = rivals(confirmation, results, METRIC, CLASSES, 0.95)
     assert [e["name"] for e in entries] == ["baseline", "export"]
     assert entries[-1]["is"] == "logit_offset" and entries[-1]["offsets"] == {"lesion": [0.0, 0.25, 0.5]}
+
+
+def test_rivals_are_paired_on_the_race_seeds_when_the_export_has_the_verdicts_seeds() -> None:
+    """The export and the baseline have a fourth seed (``confirm.verdict_seeds``), the rival only the
+    race's 3: its intervals pair it with them on those 3, and the best rival is chosen by that
+    paired gain (+0.013), not by its mean (0.523), which is below the baseline's over 4 seeds (0.558)."""
+    confirmation, _ = _setup([0.51, 0.53, 0.53])  # over the baseline's 0.50, 0.51, 0.52
+    confirmation.verdict_seeds = [3]
+    confirmation.runs.append(ConfirmationRun("b3", "base", 3, "baseline", "tested", {METRIC: 0.70}))
+    results = ConfirmedResults(seeds=[0, 1, 2, 3], values={
+        "selected": {METRIC: [0.56, 0.58, 0.57, 0.72]}, "baseline": {METRIC: [0.50, 0.51, 0.52, 0.70]}})
+    baseline, offset, export = rivals(confirmation, results, METRIC, CLASSES, 0.95)
+    assert offset["seeds"] == [0, 1, 2] and export["seeds"] == baseline["seeds"] == [0, 1, 2, 3]
+    assert offset["vs_baseline"] == paired_difference([0.51, 0.53, 0.53], [0.50, 0.51, 0.52], 0.95).to_dict()
+    assert offset["export_vs_it"] == paired_difference([0.56, 0.58, 0.57], [0.51, 0.53, 0.53], 0.95).to_dict()
+    assert export["vs_baseline"]["n"] == 4 and export["vs_baseline"]["mean"] == pytest.approx(0.05)
+    assert offset["test"]["mean"] < baseline["test"]["mean"]
+    assert best_rival([baseline, offset, export], "max")["name"] == "logit_offset"
+    assert best_rival([baseline, offset, export], "min")["name"] == "baseline"
