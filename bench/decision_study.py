@@ -501,7 +501,9 @@ def render(data: dict[str, Any], command: str, selection: Callable[[dict[str, An
              f"(`search.seed`); per-seed records: `{json_name}`. Gains are the export's test value minus the "
              "other side's, paired over the confirmation seeds (Student-t intervals recomputed from the per-seed "
              "values); the seed spread is the standard deviation of the baseline's test value over those seeds; "
-             "the best rival is the rival (not the export) with the best mean test value; compute: the epochs the "
+             "the best rival is the rival (not the export) with the largest mean paired gain over the baseline "
+             "(a rival has the race's seeds, the export and the baseline may have more: `confirm.verdict_seeds`; "
+             "each pair is taken on the seeds both have); compute: the epochs the "
              "sweep's trials trained, the confirmation's trainings (sweep trials reused as a seed not counted) and "
              "the command's wall time (shared by the datasets of one command)."]
     if not repeats:
