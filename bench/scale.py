@@ -368,6 +368,13 @@ def _reached(rows: Sequence[Mapping[str, Any]], key: str) -> str:
     return text + (f"; never in {never} of {len(rows)}" if values and never else "")
 
 
+def _cpu_floor(rows: Sequence[Mapping[str, Any]]) -> str:
+    """The machine's CPU floor over the ideal, per repeat: the CPU-seconds every process used, over
+    the cores (= busy share x makespan), divided by the ideal; n/a where /proc/stat was not read."""
+    values = [row["busy"] * row["ratio"] for row in rows if row.get("busy") is not None]
+    return summary(values) if values else "n/a"
+
+
 def _verdict(value: float, goal: float) -> str:
     return f"{'met' if value <= goal else 'NOT met'} (goal <= {goal:.2f})"
 
@@ -457,7 +464,10 @@ def render(args: argparse.Namespace, runs: Mapping[tuple[str, int], list[dict[st
     lines += [
         f"- makespan / ideal: {summary([r['ratio'] for r in makespan])}, "
         f"{_verdict(statistics.median(r['ratio'] for r in makespan), GOALS['makespan'])}; "
-        f"over the critical-path bound: {summary([r['bound_ratio'] for r in makespan])}.",
+        f"over the critical-path bound: {summary([r['bound_ratio'] for r in makespan])}. The machine's CPU floor "
+        "(the CPU-seconds every process used, over the cores: busy share x makespan; no orchestration does the "
+        f"same work on these cores in less) / ideal: {_cpu_floor(makespan)}. Where it is close to the makespan / "
+        "ideal, the cores, shared by all logical slots, set the makespan rather than the orchestration.",
         f"- driver CPU per trial at {largest} trials / at {smallest}: {summary(growth)}, "
         f"{_verdict(statistics.median(growth), GOALS['growth'])}.",
         f"- asymtune's layers / bare Ray Tune, whole command wall time: {summary(layer_ratios)}, "

@@ -53,6 +53,8 @@ def test_the_block_gives_medians_ranges_and_verdicts(bench_module) -> None:
     assert "median (min-max) of 3 interleaved repeats" in block
     assert ("makespan / ideal: 1.08 (1.04-1.20), met (goal <= 1.10); "
             "over the critical-path bound: 1.06 (1.02-1.18)") in block
+    # CPU floor / ideal = busy x makespan / ideal, in the repeats that read the busy share: 0.5 x 1.04, 0.75 x 1.08
+    assert "/ ideal: 0.67 (0.52-0.81). Where it is close" in block
     assert "| 102 (102-102) | 1.06 (1.02-1.18) |" in block and "| 62 (50-75) |" in block  # busy: 2 repeats read it
     assert "| 4 (4-4) | 44 (40-70) | 9 (9-9) |" in block  # confirmation trainings, worker processes, driver CPU
     assert "| 10 | 20 (20-20) | 34 (34-34) | 10 (10-10) |" in block  # growth: results, workers, sweep wall
