@@ -227,6 +227,15 @@ BENCHMARKS = (
          "--json", "outputs/bench-quick/decision_study_real.json",
          "--output-root", "outputs/bench-quick/decision_study"), minutes=90,
     ),
+    Benchmark(  # the larger budget on the real sets: twice the sweep, a race of up to 6 seeds (issue 13, item 6)
+        "decision_study_real_larger", "docs/results.md", "Decision study", "decision_study.py",
+        ("--datasets", "brain_atlas", "nuclei", "--budgets", "larger", "--seeds", "0", "1", "2", "--fresh",
+         "--json", "docs/data/decision_study_real_larger.json"),
+        ("--datasets", "nuclei", "--budgets", "larger", "--seeds", "0", "--overrides", "train.epochs=2",
+         "search.scheduler.grace_period=1",
+         "--json", "outputs/bench-quick/decision_study_real_larger.json",
+         "--output-root", "outputs/bench-quick/decision_study"), minutes=100,
+    ),
 )
 
 
