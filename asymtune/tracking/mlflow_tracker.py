@@ -100,8 +100,9 @@ class MLflowSweepTracker(tune.Callback):
 
     Every event (trial start, epoch result, trial end) goes to an outbox that is sent in order;
     when the tracking server is unreachable the events wait there and are sent once it answers
-    again, so a short outage loses no metric. The outbox is part of the callback's state, which
-    Ray Tune snapshots with the experiment, so events still waiting survive a driver restart.
+    again, so a short outage loses no metric. The outbox is the callback's state
+    (:meth:`get_state`), which Ray Tune saves with every experiment snapshot and restores on
+    resume, so events still waiting survive a driver restart.
 
     Args:
         tracking_uri: MLflow tracking URI (``sqlite:///...``, ``http://...``, a folder).
@@ -160,6 +161,22 @@ class MLflowSweepTracker(tune.Callback):
         state["_client"] = None
         state["_existing"] = None  # a restored driver reads the runs again: some may be newer than the snapshot
         return state
+
+    def get_state(self) -> dict[str, Any]:
+        """The events not yet sent, saved by Ray Tune beside every experiment snapshot.
+
+        Always a dict, an empty outbox too: Ray Tune writes no file for a None state, and the
+        restore would then read an older file whose events were sent since.
+        """
+        return {"outbox": list(self._outbox)}
+
+    def set_state(self, state: dict[str, Any]) -> None:
+        """Take back the events that waited at the snapshot (Ray Tune calls this on resume).
+
+        Events the killed driver sent after the snapshot are sent again without harm: a run is
+        found again by its tags, a step already logged is skipped, a status is set again.
+        """
+        self._outbox = list(state.get("outbox", []))
 
     @property
     def client(self) -> MlflowClient:

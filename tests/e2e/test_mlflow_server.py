@@ -60,10 +60,11 @@ class MlflowServer:
             self.process = None
 
 
-@pytest.fixture()
-def server(tmp_path: Path) -> Iterator[MlflowServer]:
-    instance = MlflowServer(tmp_path / "server")
-    instance.root.mkdir()
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MlflowServer]:
+    """One server for the module (it takes about 20 s to start here); each test reads only its own
+    sweep's runs, and a test that stops it starts it again."""
+    instance = MlflowServer(tmp_path_factory.mktemp("server"))
     instance.start()
     yield instance
     instance.stop()
@@ -138,3 +139,47 @@ def test_short_outage_mid_sweep_loses_no_metric(server: MlflowServer, tmp_path: 
         steps = sorted(m.step for m in client.get_metric_history(child.info.run_id, "val/mean_fg_dice"))
         assert steps == list(range(1, epochs + 1)), f"{child.info.run_name}: logged steps {steps}"
         assert child.info.status == "FINISHED"
+
+
+def test_events_waiting_in_an_outage_survive_a_driver_restart(
+    server: MlflowServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The outbox goes through Ray Tune's own callback snapshot (``CallbackList.save_to_dir`` at
+    every experiment snapshot, ``restore_from_dir`` on resume) into the tracker that a restored
+    driver unpickles from ``tuner.pkl``, which was pickled before the events."""
+    import pickle
+    from types import SimpleNamespace
+
+    from ray.tune.callback import CallbackList
+
+    from asymtune.tracking.mlflow_tracker import MLflowSweepTracker
+
+    monkeypatch.setenv("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "0")
+    tracker = MLflowSweepTracker(server.uri, "restart", None, "sweep-restart", "synth_lesions", {}, {},
+                                 trial_params=dict, flush_timeout_s=0.0)
+    parent = tracker.ensure_parent_run()
+    as_in_tuner_pkl = pickle.dumps(tracker)
+    server.stop()  # the outage: a trial starts and reports two epochs, none of it reaches MLflow
+    trial = SimpleNamespace(trial_id="t1", config={"margin": 1.0})
+    tracker.on_trial_start(1, [trial], trial)
+    for epoch in (1, 2):
+        result = {"training_iteration": epoch, "val/mean_fg_dice": 0.1 * epoch}
+        tracker.on_trial_result(epoch, [trial], trial, result)
+    assert tracker.pending == 3
+    snapshot = tmp_path / "experiment"
+    snapshot.mkdir()
+    CallbackList([tracker]).save_to_dir(str(snapshot), session_str="killed")  # then the driver dies
+
+    server.start()
+    restored: MLflowSweepTracker = pickle.loads(as_in_tuner_pkl)
+    assert restored.pending == 0
+    callbacks = CallbackList([restored])
+    assert callbacks.can_restore(str(snapshot))
+    callbacks.restore_from_dir(str(snapshot))
+    callbacks.setup()
+    assert restored.pending == 0
+    client = MlflowClient(tracking_uri=server.uri)
+    experiment_id = client.get_run(parent).info.experiment_id
+    (run,) = client.search_runs([experiment_id], filter_string="tags.`asymtune.trial_id` = 't1'")
+    history = client.get_metric_history(run.info.run_id, "val/mean_fg_dice")
+    assert sorted((m.step, round(m.value, 6)) for m in history) == [(1, 0.1), (2, 0.2)]
