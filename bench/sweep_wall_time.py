@@ -39,8 +39,9 @@ def minutes(seconds: float) -> str:
 
 
 def confirmation_of(output_dir: Path) -> str:
-    """Per dataset, how far the confirmation's race went (seeds per setting, why it stopped), from the
-    sweep's ``report.json`` (the wall time depends on it); ``-`` when there is none."""
+    """Per dataset, how far the confirmation's race went (seeds per setting, why it stopped) and, when
+    the verdict trained more seeds than the race (``confirm.verdict_seeds``), the seeds of the test,
+    from the sweep's ``report.json`` (the wall time depends on them); ``-`` when there is none."""
     path = output_dir / "report.json"
     if not path.is_file():
         return "-"
@@ -48,8 +49,10 @@ def confirmation_of(output_dir: Path) -> str:
     for name, entry in json.loads(path.read_text()).get("datasets", {}).items():
         decision = entry.get("decision") or {}
         race = decision.get("race") or {}
-        seeds = race.get("seeds", decision.get("seeds_per_setting", "?"))
-        parts.append(f"{name}: {seeds} seeds ({race.get('reason', 'no race')})")
+        tested = decision.get("seeds_per_setting", "?")
+        seeds = race.get("seeds", tested)
+        beyond = f", the test over {tested}" if tested != seeds else ""
+        parts.append(f"{name}: {seeds} seeds ({race.get('reason', 'no race')}{beyond})")
     return "; ".join(parts) or "-"
 
 

@@ -11,9 +11,11 @@ def test_the_confirmation_column_reads_each_datasets_race_from_the_report(bench_
     assert wall.confirmation_of(tmp_path) == "-"  # no report (e.g. report.enabled=false)
     report = {"datasets": {
         "synth_lesions": {"decision": {"seeds_per_setting": 4, "race": {"seeds": 4, "reason": "budget"}}},
+        "nuclei": {"decision": {"seeds_per_setting": 8, "race": {"seeds": 4, "reason": "better"}}},  # verdict seeds
         "synth_organs": {"decision": {"seeds_per_setting": 2, "race": {"seeds": 2, "reason": "baseline leads"}}},
         "smoke": {"decision": {"seeds_per_setting": 2}},  # seeds == max_seeds: no race
     }}
     (tmp_path / "report.json").write_text(json.dumps(report))
     assert wall.confirmation_of(tmp_path) == (
-        "synth_lesions: 4 seeds (budget); synth_organs: 2 seeds (baseline leads); smoke: 2 seeds (no race)")
+        "synth_lesions: 4 seeds (budget); nuclei: 4 seeds (better, the test over 8); "
+        "synth_organs: 2 seeds (baseline leads); smoke: 2 seeds (no race)")
