@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import pickle
 import signal
 import socket
 import subprocess
@@ -12,9 +13,13 @@ import time
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 from mlflow.tracking import MlflowClient
+from ray.tune.callback import CallbackList
+
+from asymtune.tracking.mlflow_tracker import MLflowSweepTracker
 
 pytestmark = pytest.mark.e2e
 REPO = Path(__file__).resolve().parents[2]
@@ -147,13 +152,6 @@ def test_events_waiting_in_an_outage_survive_a_driver_restart(
     """The outbox goes through Ray Tune's own callback snapshot (``CallbackList.save_to_dir`` at
     every experiment snapshot, ``restore_from_dir`` on resume) into the tracker that a restored
     driver unpickles from ``tuner.pkl``, which was pickled before the events."""
-    import pickle
-    from types import SimpleNamespace
-
-    from ray.tune.callback import CallbackList
-
-    from asymtune.tracking.mlflow_tracker import MLflowSweepTracker
-
     monkeypatch.setenv("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "0")
     tracker = MLflowSweepTracker(server.uri, "restart", None, "sweep-restart", "synth_lesions", {}, {},
                                  trial_params=dict, flush_timeout_s=0.0)
