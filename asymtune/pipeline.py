@@ -9,10 +9,12 @@
 4. **per dataset**, an independent unit of work (:func:`run_dataset`):
    **sweep** (Optuna through Ray Tune, tracked in MLflow: :class:`DatasetSweep`), then
    **confirm** (retrain the leaders and the baseline over seeds, choose on validation, test
-   once: :class:`asymtune.confirm.retrain.Confirmation`); up to ``search.parallel_datasets``
-   datasets run side by side, so that a job lasts about its longest dataset, not their sum;
-5. **report**: tables, plots and exported configs for every dataset, once all are done
-   (:func:`asymtune.report.build.build_report`).
+   once: :class:`asymtune.confirm.retrain.Confirmation`), then its part of the report (its plots,
+   exported config and numbers: :func:`asymtune.report.build.dataset_part`); up to
+   ``search.parallel_datasets`` datasets run side by side, so that a job lasts about its longest
+   dataset, not their sum;
+5. **report**: ``report.md``, ``report.html`` and ``report.json`` assembled from the datasets'
+   parts once all are done (:func:`asymtune.report.build.build_report`).
 
 Datasets side by side: each dataset's unit runs in its own thread of this driver
 (:mod:`asymtune.side_by_side`), with its own ``tune.Tuner``, Optuna study, ASHA and MLflow
@@ -55,7 +57,7 @@ from asymtune.config import ConfigError, check_cluster_resources, check_tune_con
 from asymtune.confirm.options import DecisionOptions
 from asymtune.confirm.retrain import Confirmation, LocalExecutor, RayExecutor, confirm_dataset
 from asymtune.paths import resolve_search_space
-from asymtune.report.build import build_report
+from asymtune.report.build import DatasetPart, build_report, dataset_part
 from asymtune.report.export import dataset_fingerprint
 from asymtune.report.render import DatasetReport
 from asymtune.results.layout import MANIFEST, RESOLVED_CONFIG, write_manifest
@@ -169,24 +171,29 @@ def run_tune(cfg: Mapping[str, Any]) -> float:
     plans = plan_datasets(cfg)
     warm_starts = plan_warm_starts(cfg, plans)  # the earlier sweep's best settings, read before anything starts
     context = start_sweep(cfg, output_dir, resolved, decision, warm_starts)  # 3. start: stores, Ray, manifest
-    run_side_by_side(  # 4. each dataset: sweep, then confirm; datasets side by side
+    parts = run_side_by_side(  # 4. each dataset: sweep, confirm, its part of the report; datasets side by side
         [(plan.name, functools.partial(run_dataset, context, plan)) for plan in plans],
         int(cfg["search"]["parallel_datasets"]),
     )
     if cfg["report"]["enabled"]:
-        log.info("writing the report and the exported configs of %d datasets", len(plans))
-    reports = build_report(output_dir) if cfg["report"]["enabled"] else []  # 5. report and export
+        log.info("writing the report of %d datasets", len(plans))
+    reports = (  # 5. the report, from the datasets' parts
+        build_report(output_dir, parts={plan.name: part for plan, part in zip(plans, parts) if part is not None})
+        if cfg["report"]["enabled"] else []
+    )
     print(f"asymtune: report at {output_dir / 'report.html'}; configs in {output_dir / 'configs'}")
     return mean_selected_objective(reports, str(cfg["objective"]["metric"]))
 
 
-def run_dataset(context: SweepContext, plan: DatasetPlan) -> Confirmation | str | None:
-    """One dataset's unit of work: its sweep, then (when enabled) its confirmation. Independent of
-    the other datasets', so that datasets can run side by side."""
+def run_dataset(context: SweepContext, plan: DatasetPlan) -> DatasetPart | None:
+    """One dataset's unit of work: its sweep, then (when enabled) its confirmation, then (when
+    enabled) its part of the report: plots, exported config, numbers (None: no report). Independent
+    of the other datasets', so that datasets can run side by side and a dataset's report work
+    overlaps the others' trainings."""
     sweep_dataset(context, plan)
-    if not context.decision.confirm.enabled:
-        return None
-    return confirm_swept_dataset(context, plan.name)
+    if context.decision.confirm.enabled:
+        confirm_swept_dataset(context, plan.name)
+    return dataset_part(context.output_dir, plan.name) if context.cfg["report"]["enabled"] else None
 
 
 # ------------------------------------------------------------------------------------- 1. check

@@ -391,7 +391,8 @@ def render(args: argparse.Namespace, runs: Mapping[tuple[str, int], list[dict[st
         f"**Makespan**: {args.datasets} datasets x {args.trials} trials on {args.slots} slots, all datasets side by "
         f"side (`search.parallel_datasets={args.datasets}`, `search.max_concurrent_trials="
         f"{max(1, args.slots // args.datasets)}`), {args.epochs} epochs of {args.epoch_seconds:g} s (ASHA grace "
-        f"period {args.grace_period}), each dataset's confirmation when its sweep ends, then the report",
+        f"period {args.grace_period}), each dataset's confirmation when its sweep ends, its part of the report when "
+        "it is confirmed, then the report",
         "",
         "| makespan s | ideal s (stand-in seconds / slots) | makespan / ideal | critical-path bound s | "
         "makespan / bound | trial-epochs trained | confirmation trainings | worker processes | driver CPU s | "

@@ -11,6 +11,8 @@ import json
 import logging
 import math
 import tempfile
+import threading
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -310,8 +312,40 @@ def dataset_report(
     return report, numbers
 
 
-def build_report(output_dir: Path, log_to_mlflow: bool = True) -> list[DatasetReport]:
-    """Write ``report.md``, ``report.html``, ``report.json``, ``plots/`` and ``configs/``."""
+DatasetPart = tuple[DatasetReport, dict[str, Any]]
+"""One dataset's part of the report: its :class:`DatasetReport` and its numbers for ``report.json``."""
+_PLOTTING = threading.Lock()  # pyplot's figures are global state: datasets side by side report one at a time
+
+
+def dataset_part(output_dir: Path, name: str) -> DatasetPart:
+    """One dataset's part of the report, from the output folder as it is now: its plots and its
+    exported config written, what :func:`build_report` computes for that dataset.
+
+    The pipeline calls it in the dataset's own unit of work as soon as its confirmation ends, so
+    that this work overlaps the other datasets' trainings and the report at the end only
+    assembles. Safe to call from threads side by side (one dataset at a time).
+    """
+    from mlflow.tracking import MlflowClient
+
+    output_dir = Path(output_dir)
+    manifest = read_manifest(output_dir)
+    options = DecisionOptions.from_output_dir(output_dir, manifest)
+    client = MlflowClient(tracking_uri=manifest["mlflow"]["tracking_uri"])
+    with _PLOTTING:
+        return dataset_report(name, manifest["datasets"][name], manifest, options, output_dir, client)
+
+
+def build_report(
+    output_dir: Path, log_to_mlflow: bool = True, parts: Mapping[str, DatasetPart] | None = None,
+) -> list[DatasetReport]:
+    """Write ``report.md``, ``report.html``, ``report.json``, ``plots/`` and ``configs/``.
+
+    Args:
+        output_dir: the sweep's output folder.
+        log_to_mlflow: attach the report to every dataset's parent run.
+        parts: datasets' parts already made (:func:`dataset_part`, e.g. by the pipeline as each
+            dataset ended); every other dataset of the manifest is reported here.
+    """
     from mlflow.tracking import MlflowClient
 
     output_dir = Path(output_dir)
@@ -321,7 +355,10 @@ def build_report(output_dir: Path, log_to_mlflow: bool = True) -> list[DatasetRe
     client = MlflowClient(tracking_uri=uri)
     reports, numbers = [], {}
     for name, entry in manifest["datasets"].items():
-        report, numbers[name] = dataset_report(name, entry, manifest, options, output_dir, client)
+        part = (parts or {}).get(name)
+        if part is None:
+            part = dataset_report(name, entry, manifest, options, output_dir, client)
+        report, numbers[name] = part
         reports.append(report)
     title = "asymtune report"
     intro = [

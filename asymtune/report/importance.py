@@ -82,7 +82,10 @@ def _add_class(
         importances = optuna.importance.get_param_importances(
             study, evaluator=optuna.importance.PedAnovaImportanceEvaluator()
         )
-    result[name] = {key: float(value) for key, value in importances.items()}
+    # most important first; ties by name, not by Optuna's order of them (a set's: it differs between
+    # processes, and so would report.json)
+    ranked = sorted(importances.items(), key=lambda item: (-item[1], item[0]))
+    result[name] = {key: float(value) for key, value in ranked}
 
 
 def _cast(value: object, dist: BaseDistribution) -> object:

@@ -58,7 +58,7 @@ POINTS = {
     # one dataset is confirmed and registered, the other is not yet
     "one_confirmed": KillPoint(line=r": confirmed trial \w+"),
     # the report and the exports are being written
-    "report": KillPoint(line=r"writing the report and the exported configs"),
+    "report": KillPoint(line=r"writing the report of \d+ datasets"),
     # datasets one after another: the first is done, the second's sweep starts (issue 14's failure)
     "between_datasets": KillPoint(line=r"sweep \w+: dataset synth_organs", extra=("search.parallel_datasets=1",)),
 }

@@ -1,5 +1,6 @@
 """Datasets side by side: two datasets' sweeps overlap in time, each confirmation follows its own
-sweep, the report comes once both are done; and the runner behind it (asymtune.side_by_side)."""
+sweep and makes its part of the report, which assembles once both are done; and the runner behind
+it (asymtune.side_by_side)."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from pathlib import Path
 import pytest
 from mlflow.tracking import MlflowClient
 
+from asymtune.report.build import build_report
 from asymtune.side_by_side import run_side_by_side
 
 DATASETS = ("synth_lesions", "synth_organs")
@@ -122,9 +124,19 @@ def test_two_datasets_sweep_side_by_side_then_confirm_and_report(tmp_path: Path,
         sweep_ends = max(run.info.end_time for run in trials[name])
         assert min(run.info.start_time for run in confirmations[name]) >= sweep_ends
 
-    report = json.loads((output_dir / "report.json").read_text())
+    made = (output_dir / "report.json").read_text()
+    report = json.loads(made)
     assert set(report["datasets"]) == set(DATASETS)
     assert all(report["datasets"][name]["confirmed"] for name in DATASETS)
+    # each dataset's part was made in its own unit, when its confirmation ended: the same as a rebuild
+    def exports() -> dict[str, list[str]]:  # each exported config, but the moment it was written
+        return {name: [line for line in (output_dir / "configs" / f"{name}.yaml").read_text().splitlines()
+                       if not line.strip().startswith("exported_at:")] for name in DATASETS}
+
+    exported = exports()
+    build_report(output_dir, log_to_mlflow=False)
+    assert (output_dir / "report.json").read_text() == made
+    assert exports() == exported
     lines = result.stdout.splitlines()
     for name in DATASETS:  # interleaved progress lines name their dataset, once
         assert any(line.startswith(f"[{name}] {TRIALS}/{TRIALS} done, 0 running | best ") for line in lines), lines
