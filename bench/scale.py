@@ -12,7 +12,10 @@ every trial, never trained on). Three measurements, each in a fresh process, rep
 - **makespan**: ``asymtune tune`` on ``--datasets`` datasets x ``--trials`` trials on ``--slots``
   logical CPUs (one per trial), every dataset side by side with ``slots / datasets`` concurrent
   trials each, against the ideal: the stand-in seconds of everything the run
-  trained (every epoch of every sweep trial, every confirmation training) / slots.
+  trained (every epoch of every sweep trial, every confirmation training) / slots; and where the
+  time beyond the ideal went, from Ray's task events (:func:`slot_use`). Epochs of 10 s: with
+  shorter ones the CPU work of 32 trial processes and the driver on 2 cores, not the
+  orchestration, sets the makespan (2-s epochs: a CPU floor of 1.84x the ideal in a run at 8b9ecd6).
 - **growth**: one dataset, ``--growth`` trials each (same slots, shorter trials, no
   confirmation): the driver process's CPU seconds during the sweep per trial and per reported
   result, and the report build's seconds. Linear cost means the per-trial figure stays flat.
@@ -24,7 +27,7 @@ every trial, never trained on). Three measurements, each in a fresh process, rep
 Driver CPU is ``time.process_time()`` of the process that runs the stage (all its threads); Ray's
 own processes (raylet, GCS) and the trial processes are not counted.
 
-    python bench/scale.py                # the published figures (about 30 min on 2 cores)
+    python bench/scale.py                # the published figures (about 110 min on 2 cores)
     python bench/scale.py --quick        # 2 datasets x 8 trials on 8 slots, growth 20 and 100, 1 repeat
 """
 
@@ -174,6 +177,59 @@ def phases_of(spans: Sequence[tuple[float, float]], slots: int) -> dict[str, flo
     }
 
 
+def task_spans(started: float) -> list[tuple[float, float]]:
+    """Every Ray task this runtime executed (a trial's epoch, its checkpoint save, a confirmation
+    training, a test evaluation ...) as ``(start, end)`` seconds since ``started`` (a ``time.time()``),
+    from Ray's task events (``ray.timeline()``)."""
+    import ray
+
+    return [
+        (event["ts"] / 1e6 - started, (event["ts"] + event["dur"]) / 1e6 - started)
+        for event in ray.timeline() if event.get("ph") == "X" and str(event.get("cat", "")).startswith("task::")
+    ]
+
+
+def slot_use(spans: Sequence[tuple[float, float]], slots: int, wall: float, ideal: float,
+             bucket: float = 5.0) -> dict[str, float]:
+    """Where a makespan run's time went beyond its ideal, from its tasks' ``(start, end)`` seconds
+    since ``run_tune`` was called, in seconds of the makespan (slot-seconds / ``slots``):
+
+    - ``before``: until the first task starts (stores, Ray, the plans); ``after``: from the last
+      task's end (the report);
+    - ``ramp``: idle slots from the first task until, for the first time, ``slots - 2`` tasks run
+      at once over a ``bucket`` (workers starting); ``tail``: idle slots after the last such
+      bucket (the last confirmation rounds); ``between``: idle slots in the rest;
+    - ``beyond``: task time beyond the stand-in seconds (each epoch's and training's own
+      overhead, checkpoint saves, test evaluations).
+
+    ``ideal`` + all six = ``wall``, up to the tasks that overlap on a slot (none: one task per
+    worker at a time). ``ramp_s``, ``tail_s``: the two phases' lengths.
+    """
+    first, last = min(a for a, _ in spans), max(b for _, b in spans)
+    count = int((last - first) // bucket) + 1
+    busy = [0.0] * count
+    for start, end in spans:
+        moment = start
+        while moment < end:
+            index = min(int((moment - first) // bucket), count - 1)
+            step = min(end, first + (index + 1) * bucket) - moment
+            busy[index] += max(step, 0.0)
+            moment += max(step, 1e-9)
+    lengths = [min(bucket, last - first - index * bucket) for index in range(count)]
+    full = [index for index in range(count) if busy[index] >= (slots - 2) * lengths[index]]
+    ramp_end, tail_start = (full[0], full[-1] + 1) if full else (count, count)
+
+    def idle(indices: range) -> float:
+        return sum(slots * lengths[i] - busy[i] for i in indices) / slots
+
+    task_seconds = sum(end - start for start, end in spans)
+    return {
+        "before": first, "after": wall - last, "ramp": idle(range(0, ramp_end)), "ramp_s": sum(lengths[:ramp_end]),
+        "between": idle(range(ramp_end, tail_start)), "tail": idle(range(tail_start, count)),
+        "tail_s": sum(lengths[tail_start:]), "beyond": task_seconds / slots - ideal,
+    }
+
+
 def critical_path(per_dataset: Mapping[str, Mapping[str, int]], slots_each: int, first_seeds: int, epochs: int,
                   epoch_seconds: float) -> float:
     """The longest dataset's lower bound on its own time: its sweep's stand-in seconds on its
@@ -205,6 +261,7 @@ def measure_makespan(args: argparse.Namespace, output_dir: Path) -> dict[str, An
     stand_in = (work["trial_epochs"] + work["confirm_trainings"] * args.epochs) * args.epoch_seconds
     ideal = stand_in / args.slots
     phases = sweep_phases(output_dir, started, args.slots)
+    phases.update(slot_use(task_spans(started), args.slots, wall, ideal))
     phases["sweep_ideal"] = work["trial_epochs"] * args.epoch_seconds / args.slots
     bound = max(ideal, critical_path(work["per_dataset"], per_dataset, int(cfg["confirm"]["seeds"]), args.epochs,
                                      args.epoch_seconds))
@@ -360,6 +417,11 @@ def _busy(rows: Sequence[Mapping[str, Any]]) -> str:
     return summary(values, 0) if values else "n/a"
 
 
+def _phase(rows: Sequence[Mapping[str, Any]], key: str) -> str:
+    """A :func:`slot_use` figure over the repeats ("-" for a record made before it existed)."""
+    return column(rows, key, 0) if all(key in row for row in rows) else "-"
+
+
 def _reached(rows: Sequence[Mapping[str, Any]], key: str) -> str:
     """:func:`summary` of a moment that some repeats may never have reached (None)."""
     values = [row[key] for row in rows if row.get(key) is not None]
@@ -419,6 +481,20 @@ def render(args: argparse.Namespace, runs: Mapping[tuple[str, int], list[dict[st
         f"{column(makespan, 'sweeps_end', 0)} | {column(makespan, 'sweep_ideal', 0)} | "
         f"{column(makespan, 'sweep_occupancy', 0, 100)} % | "
         f"{summary([row['wall'] - row['sweeps_end'] for row in makespan], 0)} |",
+        "",
+        "The makespan beyond its ideal, in seconds (slot-seconds / slots; from Ray's task events: each trial epoch, "
+        "checkpoint save, confirmation training and test evaluation is a task): before the first task (stores, Ray, "
+        "plans); idle slots while workers start (until all but 2 slots run a task over 5 s), in between, and in the "
+        "tail (after the last 5 s with all but 2 busy: the last confirmation rounds); task time beyond the "
+        "stand-in's (overheads, saves, test evaluations); after the last task (the report):",
+        "",
+        "| makespan - ideal | before the first task | idle: start-up | idle: in between | idle: tail | "
+        "beyond the stand-in | after the last task | start-up s | tail s |",
+        "|---|---|---|---|---|---|---|---|---|",
+        f"| {summary([row['wall'] - row['ideal'] for row in makespan], 0)} | {_phase(makespan, 'before')} | "
+        f"{_phase(makespan, 'ramp')} | {_phase(makespan, 'between')} | {_phase(makespan, 'tail')} | "
+        f"{_phase(makespan, 'beyond')} | {_phase(makespan, 'after')} | {_phase(makespan, 'ramp_s')} | "
+        f"{_phase(makespan, 'tail_s')} |",
         "",
         f"**Growth**: one dataset, {args.growth_epochs} epochs of {args.growth_epoch_seconds:g} s (ASHA grace period "
         f"{args.growth_grace_period}), {args.slots} slots, no confirmation; driver CPU of each stage",
@@ -484,7 +560,7 @@ def parse_arguments(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--trials", type=int, default=32, help="trials per dataset of the makespan run")
     parser.add_argument("--slots", type=int, default=32, help="logical CPUs of the Ray runtime, one per trial")
     parser.add_argument("--epochs", type=int, default=12)
-    parser.add_argument("--epoch-seconds", type=float, default=2.0, help="stand-in seconds per epoch (makespan)")
+    parser.add_argument("--epoch-seconds", type=float, default=10.0, help="stand-in seconds per epoch (makespan)")
     parser.add_argument("--grace-period", type=int, default=2)
     parser.add_argument("--growth", type=int, nargs="+", default=[100, 2000], help="trials of the growth series")
     parser.add_argument("--growth-epochs", type=int, default=3)

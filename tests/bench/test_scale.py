@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from asymtune.config import check_tune_config
 from asymtune.search.plan import plan_datasets
 
@@ -36,7 +38,8 @@ def test_the_block_gives_medians_ranges_and_verdicts(bench_module) -> None:
     makespan = [{"wall": w, "ideal": 100.0, "ratio": w / 100, "bound": 102.0, "bound_ratio": w / 102,
                  "trial_epochs": 50, "confirm_trainings": 4, "driver_cpu": 9.0, "busy": busy,
                  "first_trial": 5.0, "all_slots": full, "sweeps_end": 80.0, "sweep_ideal": 60.0,
-                 "sweep_occupancy": 0.75, "workers": workers}
+                 "sweep_occupancy": 0.75, "workers": workers, "before": 1.0, "after": 1.0, "ramp": 1.0,
+                 "ramp_s": 10.0, "between": 2.0, "tail": 3.0, "tail_s": 20.0, "beyond": 4.0}
                 for w, busy, full, workers in ((104.0, 0.5, 20.0, 40), (108.0, 0.75, 30.0, 44),
                                                (120.0, None, None, 70))]
     growth = {
@@ -61,6 +64,8 @@ def test_the_block_gives_medians_ranges_and_verdicts(bench_module) -> None:
     assert "| 6.0 (6.0-6.0) | 40 (34-51) |" in block and "| 2.00 (2.00-2.00) | 1.18 (1.00-1.50) |" in block
     # where the time went: all slots reached in 2 of 3 repeats; confirmation and report = makespan - 80 s
     assert "| 5 (5-5) | 25 (20-30); never in 1 of 3 | 80 (80-80) | 60 (60-60) | 75 (75-75) % | 28 (24-40) |" in block
+    # beyond the ideal: makespan - ideal, before, start-up, in between, tail, beyond the stand-in, after, lengths
+    assert "| 8 (4-20) | 1 (1-1) | 1 (1-1) | 2 (2-2) | 3 (3-3) | 4 (4-4) | 1 (1-1) | 10 (10-10) | 20 (20-20) |" in block
     assert "at 40 trials / at 10: 2.00 (1.50-2.50), NOT met (goal <= 1.50)" in block
     assert "whole command wall time: 1.20 (1.20-1.20), NOT met (goal <= 1.10)" in block
     assert "715 s" in block  # Ray Tune's own benchmark as the anchor
@@ -88,3 +93,19 @@ def test_the_phases_of_a_sweep_come_from_its_trials_start_and_end(bench_module) 
     assert phases["sweep_occupancy"] == (4.0 + 4.0 + 4.0) / (2 * 9.0)
     # a slot handed over at 5 s is not a third trial at once; with 3 slots, all never hold a trial
     assert scale.phases_of([(1.0, 5.0), (2.0, 6.0), (5.0, 9.0)], slots=3)["all_slots"] is None
+
+
+def test_the_time_beyond_the_ideal_splits_into_phases_that_add_up_to_the_makespan(bench_module) -> None:
+    scale = bench_module("scale")
+    # tasks from 2 s to 25 s in 5-s buckets [2, 7) [7, 12) [12, 17) [17, 22) [22, 25) busy 14, 20, 15, 11, 3
+    spans = [(2.0, 12.0), (3.0, 12.0), (4.0, 20.0), (5.0, 20.0), (12.0, 20.0), (20.0, 25.0)]  # 63 task-seconds
+    use = scale.slot_use(spans, slots=5, wall=30.0, ideal=10.0)
+    # 5 slots: a bucket is full from 3 busy slots (15 slot-s): buckets 1 and 2; start-up = bucket 0, tail = 3 and 4
+    expected = {"before": 2.0, "after": 5.0, "ramp": (25 - 14) / 5, "ramp_s": 5.0, "between": (5 + 10) / 5,
+                "tail": (14 + 12) / 5, "tail_s": 8.0, "beyond": 63 / 5 - 10.0}
+    assert use == pytest.approx(expected)
+    assert 10.0 + sum(v for k, v in use.items() if not k.endswith("_s")) == pytest.approx(30.0), "ideal + parts = wall"
+    # 4 slots: every bucket but the last is full (from 2 busy): no start-up, a 3-s tail
+    use = scale.slot_use(spans, slots=4, wall=30.0, ideal=10.0)
+    assert (use["ramp"], use["ramp_s"], use["between"], use["tail"], use["tail_s"]) == pytest.approx(
+        (0.0, 0.0, (6 + 0 + 5 + 9) / 4, 9 / 4, 3.0))
