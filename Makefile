@@ -41,7 +41,7 @@ smoke: setup
 	$(BIN)/asymtune tune experiment=smoke output_dir=outputs/smoke
 
 test: setup
-	$(BIN)/python -m pytest -m "not slow"
+	$(BIN)/python -m pytest -m "not slow" --durations=15
 
 test-fast: setup
 	$(BIN)/python -m pytest -m "not slow and not e2e"
