@@ -54,8 +54,9 @@ from typing import Any
 import yaml
 
 from asymtune.config import ConfigError, check_cluster_resources, check_tune_config
+from asymtune.confirm.executors import LocalExecutor, RayExecutor
 from asymtune.confirm.options import DecisionOptions
-from asymtune.confirm.retrain import Confirmation, LocalExecutor, RayExecutor, confirm_dataset
+from asymtune.confirm.retrain import Confirmation, confirm_dataset
 from asymtune.paths import resolve_search_space
 from asymtune.report.build import DatasetPart, build_report, dataset_part
 from asymtune.report.export import dataset_fingerprint

@@ -61,6 +61,8 @@ RAY_TUNE_ANCHOR = (
     "(ratio 1.14)"
 )
 GOALS = {"makespan": 1.10, "growth": 1.5, "layers": 1.10}
+TRAINING_TASK = "train_job"
+"""The Ray task name of a confirmation training (:func:`asymtune.confirm.jobs.train_job`)."""
 
 
 # ------------------------------------------------------------------------------- the runs
@@ -177,14 +179,16 @@ def phases_of(spans: Sequence[tuple[float, float]], slots: int) -> dict[str, flo
     }
 
 
-def task_spans(started: float) -> list[tuple[float, float]]:
+def task_spans(started: float) -> list[tuple[tuple[float, float], str]]:
     """Every Ray task this runtime executed (a trial's epoch, its checkpoint save, a confirmation
-    training, a test evaluation ...) as ``(start, end)`` seconds since ``started`` (a ``time.time()``),
-    from Ray's task events (``ray.timeline()``)."""
+    training, a test evaluation ...) as ``((start, end), name)``: seconds since ``started`` (a
+    ``time.time()``) and the task's name (:data:`TRAINING_TASK` for a confirmation training), from
+    Ray's task events (``ray.timeline()``)."""
     import ray
 
     return [
-        (event["ts"] / 1e6 - started, (event["ts"] + event["dur"]) / 1e6 - started)
+        ((event["ts"] / 1e6 - started, (event["ts"] + event["dur"]) / 1e6 - started),
+         str(event["cat"]).removeprefix("task::"))
         for event in ray.timeline() if event.get("ph") == "X" and str(event.get("cat", "")).startswith("task::")
     ]
 
@@ -231,14 +235,16 @@ def slot_use(spans: Sequence[tuple[float, float]], slots: int, wall: float, idea
 
 
 def critical_path(per_dataset: Mapping[str, Mapping[str, int]], slots_each: int, first_seeds: int, epochs: int,
-                  epoch_seconds: float) -> float:
+                  epoch_seconds: float, rounds_wait: bool = True) -> float:
     """The longest dataset's lower bound on its own time: its sweep's stand-in seconds on its
     ``slots_each`` slots, then one training's seconds per round of its confirmation race (the first
     round trains ``first_seeds`` seeds at once, each later round one more, then the verdict's seeds
-    at once; rounds wait on each other)."""
+    at once; rounds wait on each other). Without ``rounds_wait`` (``confirm.train_ahead``: later
+    rounds' trainings may run beside the first), one training's seconds in all."""
     return max(
         d["trial_epochs"] * epoch_seconds / slots_each
-        + (1 + max(0, d["seeds"] - first_seeds) + d.get("verdict_round", 0)) * epochs * epoch_seconds
+        + ((1 + max(0, d["seeds"] - first_seeds) + d.get("verdict_round", 0)) if rounds_wait else 1)
+        * epochs * epoch_seconds
         for d in per_dataset.values()
     )
 
@@ -251,7 +257,7 @@ def measure_makespan(args: argparse.Namespace, output_dir: Path) -> dict[str, An
     per_dataset = max(1, args.slots // args.datasets)
     cfg = tune_config(output_dir, args.datasets, args.trials, args.slots, args.epochs, args.epoch_seconds,
                       args.grace_period, [f"search.parallel_datasets={args.datasets}",
-                                          f"search.max_concurrent_trials={per_dataset}"])
+                                          f"search.max_concurrent_trials={per_dataset}", *args.set])
     with BusyCores() as machine:
         started, wall, cpu = time.time(), time.perf_counter(), time.process_time()
         run_tune(cfg)
@@ -261,10 +267,13 @@ def measure_makespan(args: argparse.Namespace, output_dir: Path) -> dict[str, An
     stand_in = (work["trial_epochs"] + work["confirm_trainings"] * args.epochs) * args.epoch_seconds
     ideal = stand_in / args.slots
     phases = sweep_phases(output_dir, started, args.slots)
-    phases.update(slot_use(task_spans(started), args.slots, wall, ideal))
+    spans = task_spans(started)
+    phases.update(slot_use([span for span, _ in spans], args.slots, wall, ideal))
     phases["sweep_ideal"] = work["trial_epochs"] * args.epoch_seconds / args.slots
+    # trainings run ahead of a race that no round used: every confirmation training task, less those logged
+    phases["ahead_dropped"] = sum(name == TRAINING_TASK for _, name in spans) - work["confirm_trainings"]
     bound = max(ideal, critical_path(work["per_dataset"], per_dataset, int(cfg["confirm"]["seeds"]), args.epochs,
-                                     args.epoch_seconds))
+                                     args.epoch_seconds, rounds_wait=not cfg["confirm"]["train_ahead"]))
     return {**work, **phases, "wall": wall, "driver_cpu": cpu, "ideal": ideal, "ratio": wall / ideal, "bound": bound,
             "bound_ratio": wall / bound, "busy": machine.busy, "workers": workers}
 
@@ -398,7 +407,8 @@ def run_measure(kind: str, size: int, args: argparse.Namespace) -> dict[str, Any
 def _shared_arguments(args: argparse.Namespace) -> list[str]:
     names = ("datasets", "trials", "slots", "epochs", "epoch_seconds", "grace_period", "growth_epochs",
              "growth_epoch_seconds", "growth_grace_period")
-    return [item for name in names for item in (f"--{name.replace('_', '-')}", str(getattr(args, name)))]
+    return [item for name in names for item in (f"--{name.replace('_', '-')}", str(getattr(args, name)))] + (
+        ["--set", *args.set] if args.set else [])
 
 
 def summary(values: Sequence[float], digits: int = 2) -> str:
@@ -457,17 +467,21 @@ def render(args: argparse.Namespace, runs: Mapping[tuple[str, int], list[dict[st
         "it is confirmed, then the report",
         "",
         "| makespan s | ideal s (stand-in seconds / slots) | makespan / ideal | critical-path bound s | "
-        "makespan / bound | trial-epochs trained | confirmation trainings | worker processes | driver CPU s | "
-        "machine CPU busy % |",
-        "|---|---|---|---|---|---|---|---|---|---|",
+        "makespan / bound | trial-epochs trained | confirmation trainings | trainings ahead dropped | "
+        "worker processes | driver CPU s | machine CPU busy % |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
         f"| {column(makespan, 'wall', 0)} | {column(makespan, 'ideal', 0)} | {column(makespan, 'ratio')} | "
         f"{column(makespan, 'bound', 0)} | {column(makespan, 'bound_ratio')} | "
         f"{column(makespan, 'trial_epochs', 0)} | {column(makespan, 'confirm_trainings', 0)} | "
+        f"{_phase(makespan, 'ahead_dropped')} | "
         f"{column(makespan, 'workers', 0)} | {column(makespan, 'driver_cpu', 0)} | {_busy(makespan)} |",
         "",
         "The critical-path bound is the longest dataset's own minimum: its sweep's stand-in seconds on its "
-        f"{max(1, args.slots // args.datasets)} slots, then one training per round of its confirmation race (rounds "
-        "wait on each other); the makespan cannot be below it or the ideal, whatever the orchestration costs. "
+        f"{max(1, args.slots // args.datasets)} slots, then one training (`confirm.train_ahead`: a later round's "
+        "trainings may run beside the first round's); the makespan cannot be below it or the ideal, whatever the "
+        "orchestration costs. Confirmation trainings: those logged, which the ideal counts; trainings ahead "
+        "dropped: trainings run ahead of a race that no round used (`confirm.train_ahead`; Ray's task events less "
+        "the logged ones), not in the ideal: their slot time is in the makespan. "
         "Machine CPU busy: all cores, every process (driver, Ray's daemons, trial processes). Worker processes: "
         "those Ray started (trial actors, confirmation tasks, idle ones), from its session's logs.",
         "",
@@ -486,7 +500,7 @@ def render(args: argparse.Namespace, runs: Mapping[tuple[str, int], list[dict[st
         "checkpoint save, confirmation training and test evaluation is a task): before the first task (stores, Ray, "
         "plans); idle slots while workers start (until all but 2 slots run a task over 5 s), in between, and in the "
         "tail (after the last 5 s with all but 2 busy: the last confirmation rounds); task time beyond the "
-        "stand-in's (overheads, saves, test evaluations); after the last task (the report):",
+        "stand-in's (overheads, saves, test evaluations, trainings ahead dropped); after the last task (the report):",
         "",
         "| makespan - ideal | before the first task | idle: start-up | idle: in between | idle: tail | "
         "beyond the stand-in | after the last task | start-up s | tail s |",
@@ -568,6 +582,8 @@ def parse_arguments(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--growth-grace-period", type=int, default=1)
     parser.add_argument("--layers-trials", type=int, default=100)
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--set", nargs="+", default=[], metavar="KEY=VALUE",
+                        help="asymtune config overrides of the makespan run, e.g. confirm.train_ahead=false (an A/B)")
     parser.add_argument("--quick", action="store_true", help="2 datasets x 8 trials on 8 slots, growth 20 and 100, "
                         "1 repeat: checks that it runs")
     parser.add_argument("--out", type=Path)
@@ -594,7 +610,8 @@ def main(argv: list[str] | None = None) -> int:
     for _ in range(args.repeats):  # interleaved: machine noise hits every measurement alike
         for kind, size in plan:
             runs[(kind, size)].append(run_measure(kind, size, args))
-    command = "python bench/scale.py" + (" --quick" if args.quick else "")
+    command = "python bench/scale.py" + (" --quick" if args.quick else "") + (
+        f" --set {' '.join(args.set)}" if args.set else "")
     return emit(render(args, runs, command), args.out)
 
 

@@ -150,6 +150,10 @@ class ConfirmSection:
             the leader and the baseline (only they) are trained up to this many seeds before the
             test split is read, so that the test interval can confirm what validation showed (at
             most the race's seeds: no more seeds).
+        train_ahead: with the ``ray`` executor, each round of the race also trains, on the slots free
+            at that moment, the seeds a later round may need; a result is logged only when a round
+            needs it (the runs and the choice are those without it), the others are dropped: idle
+            slots' time for a shorter confirmation (:mod:`asymtune.confirm.ahead`).
         reuse_trials: a sweep trial that trained every epoch counts as the training with seed
             ``train.seed`` (on the CPU it is that training, bit for bit) instead of training again.
         confidence: level of the paired t-intervals of selected - baseline.
@@ -168,6 +172,7 @@ class ConfirmSection:
     max_seeds: int = 4
     min_gain: float = 0.01
     verdict_seeds: int = 8
+    train_ahead: bool = True
     reuse_trials: bool = True
     confidence: float = 0.95
     executor: str = "ray"

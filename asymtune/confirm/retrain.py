@@ -6,7 +6,9 @@ the mean validation objective over seeds (:func:`asymtune.confirm.select.select_
 then are the chosen setting and the baseline evaluated on the test split. The other candidates
 are never tested. Each model is one MLflow run under the dataset's parent run
 (:mod:`asymtune.tracking.confirmation`); a rerun finds the runs again and trains only what is
-missing. Trainings run as Ray tasks (:class:`RayExecutor`) or in this process (:class:`LocalExecutor`).
+missing. Trainings run as Ray tasks or in this process (:mod:`asymtune.confirm.executors`); with Ray
+tasks, trainings that a later round of the race may need also run ahead on free slots
+(:mod:`asymtune.confirm.ahead`).
 """
 
 from __future__ import annotations
@@ -15,24 +17,24 @@ import dataclasses
 import logging
 import math
 import tempfile
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import torch
 
+from asymtune.confirm.ahead import RoundTrainings
+from asymtune.confirm.executors import Executor
 from asymtune.confirm.jobs import Job, evaluate_job, offset_job, state_bytes, train_job
 from asymtune.confirm.options import DecisionOptions
 from asymtune.confirm.race import RaceStop, race_stop, verdict_seed_count
 from asymtune.confirm.rivals import RIVALS, rival_trials
 from asymtune.confirm.select import find_baseline, rank_trials, select_confirmed
-from asymtune.data.base import SegmentationDataset
 from asymtune.data.loading import load_dataset
 from asymtune.results.layout import STATE_FILE
 from asymtune.results.storage import is_directory
 from asymtune.results.trials import TrialRecord, load_trials
-from asymtune.search.priority import with_worker_priority
 from asymtune.tracking.confirmation import (
     STATE_ARTIFACT,
     TAG_REGISTERED,
@@ -48,49 +50,6 @@ from asymtune.tracking.confirmation import (
 log = logging.getLogger(__name__)
 TAG_SWEEP_CHOICE = "asymtune.sweep_choice"
 TAG_CONFIRMED = "asymtune.confirmed_trial"
-
-
-# ------------------------------------------------------------------------------ executors
-class LocalExecutor:
-    """Runs jobs one after the other in this process (optionally on a given in-memory dataset)."""
-
-    def __init__(self, dataset: SegmentationDataset | None = None) -> None:
-        self.dataset = dataset
-
-    def run(self, fn: Callable[..., Any], calls: Sequence[tuple[Any, ...]]) -> Iterator[tuple[int, Any]]:
-        """Yield ``(index, fn(*calls[index]))`` as each call finishes (the exception if it raised)."""
-        for index, args in enumerate(calls):
-            try:
-                yield index, fn(*args, dataset=self.dataset)
-            except Exception as error:  # a diverged training must not lose the others
-                yield index, error
-
-
-class RayExecutor:
-    """Runs jobs as Ray tasks with the sweep's per-trial resources (``resources.cpu``/``gpu``), at the trials'
-    niceness (``ray.worker_niceness``)."""
-
-    def __init__(self, resources: Mapping[str, Any]) -> None:
-        self.num_cpus = float(resources["cpu"])
-        self.num_gpus = float(resources["gpu"])
-
-    def run(self, fn: Callable[..., Any], calls: Sequence[tuple[Any, ...]]) -> Iterator[tuple[int, Any]]:
-        """Yield ``(index, result)`` in the order the tasks finish (the exception if one raised)."""
-        import ray
-
-        remote = ray.remote(num_cpus=self.num_cpus, num_gpus=self.num_gpus, max_retries=1)(with_worker_priority(fn))
-        pending = {remote.remote(*args): index for index, args in enumerate(calls)}
-        while pending:
-            done, _ = ray.wait(list(pending), num_returns=1)
-            for ref in done:
-                index = pending.pop(ref)
-                try:
-                    yield index, ray.get(ref)
-                except Exception as error:  # a diverged training must not lose the others
-                    yield index, error
-
-
-Executor = LocalExecutor | RayExecutor
 
 
 # --------------------------------------------------------------------------- confirmation
@@ -112,6 +71,8 @@ class Confirmation:
             record that no sweep trained.
         verdict_seeds: the further seeds of the selected setting and the baseline only, for the
             test (``confirm.verdict_seeds`` after a leader better on validation; :mod:`asymtune.confirm.race`).
+        ahead: trainings run ahead of the race (:mod:`asymtune.confirm.ahead`) that a round used, and
+            that none did (dropped): ``(used, dropped)``.
     """
 
     sweep_choice: str
@@ -124,6 +85,7 @@ class Confirmation:
     race: RaceStop | None = None
     rivals: dict[str, TrialRecord] = field(default_factory=dict)
     verdict_seeds: list[int] = field(default_factory=list)
+    ahead: tuple[int, int] = (0, 0)
 
     @property
     def trained(self) -> list[str]:
@@ -238,6 +200,27 @@ def _race(result: Confirmation, options: DecisionOptions) -> RaceStop | None:
     return dataclasses.replace(stop, verdict_seeds=verdict_seed_count(stop, options.confirm.verdict_seeds))
 
 
+def later_trainings(result: Confirmation, options: DecisionOptions) -> list[tuple[str, int]]:
+    """The ``(trial id, seed)`` trainings that a later round may need if the race goes on after the
+    round of its seeds so far, the likeliest first: seed by seed, the leader's and the baseline's,
+    then the other trained settings' (up to ``confirm.max_seeds``); the leader's and the baseline's
+    also up to ``confirm.verdict_seeds`` (the verdict's). None of the derived settings (made from the
+    baseline's models, not trained).
+
+    Example: a race of seeds 0 and 1 so far, budget 4 seeds, verdict 5 seeds, leader ``b``:
+    ``[(b, 2), (base, 2), (c, 2), (b, 3), (base, 3), (c, 3), (b, 4), (base, 4)]``.
+    """
+    confirm = options.confirm
+    first, following = result.seeds[0], result.seeds[-1] + 1
+    pair = list(dict.fromkeys([result.selected, result.baseline]))
+    others = [trial_id for trial_id in result.trained if trial_id not in pair and trial_id not in result.derived]
+    later = []
+    for seed in range(following, first + max(confirm.seed_budget, confirm.verdict_seeds)):
+        in_race = seed < first + confirm.seed_budget
+        later += [(trial_id, seed) for trial_id in [*pair, *(others if in_race else [])]]
+    return later
+
+
 def _verdict_seeds(result: Confirmation) -> list[int]:
     """The seeds after the race's that the verdict needs of the selected setting and the baseline."""
     if result.race is None:
@@ -303,39 +286,8 @@ def confirm_dataset(
             trained["state"], reused, derived_from,
         ))
 
-    while True:  # the race (asymtune.confirm.race): rounds of seeds until validation decides, then the verdict's
-        done = {(run.trial_id, run.seed) for run in result.runs}
-        missing = [
-            (by_id[trial_id], seed) for trial_id, seed in result.wanted()
-            if (trial_id, seed) not in done and trial_id not in result.derived
-        ]
-        to_train = []
-        for trial, seed in missing:
-            reused = _reuse(trial, seed) if options.confirm.reuse_trials else None
-            if reused is not None:
-                record(trial, seed, reused, reused=True)
-            else:
-                to_train.append((trial, seed))
-        if to_train:
-            log.info("%s: the confirmation trains %d models (seeds %s)", name, len(to_train),
-                     sorted({seed for _, seed in to_train}))
-        for index, trained in executor.run(train_job, [(Job.of(trial, seed),) for trial, seed in to_train]):
-            if isinstance(trained, Exception):
-                trial, seed = to_train[index]
-                log.warning("%s: confirmation training of trial %s, seed %d failed: %s", name, trial.trial_id, seed,
-                            trained)
-            else:
-                record(*to_train[index], trained, reused=False)
-        _derive(result, by_id, client, executor, record, name)
-        _choose(result, options, class_names)
-        result.race = _race(result, options)
-        if result.race is None:
-            result.seeds.append(result.seeds[-1] + 1)
-            continue
-        verdict_seeds = _verdict_seeds(result)
-        if verdict_seeds == result.verdict_seeds:
-            break  # and their runs were made above
-        result.verdict_seeds = verdict_seeds
+    _run_race(result, by_id, options, class_names, executor, client, record, name)
+    assert result.race is not None  # the race ends only once it has stopped
     log.info("%s: %s", name, result.race.sentence)
     client.set_tag(parent, TAG_SWEEP_CHOICE, result.sweep_choice)
     client.set_tag(parent, TAG_CONFIRMED, result.selected)
@@ -365,6 +317,58 @@ def confirm_dataset(
             chosen = by_id[result.selected]  # a sweep trial, or a rival's stand-in
             result.registered_model = _register(client, tracking_uri, result, chosen, options, name, directory)
     return result
+
+
+def _run_race(
+    result: Confirmation, by_id: Mapping[str, TrialRecord], options: DecisionOptions, class_names: Sequence[str],
+    executor: Executor, client: Any, record: Callable[..., None], name: str,
+) -> None:
+    """The race (:mod:`asymtune.confirm.race`): rounds of seeds until validation decides, then the
+    verdict's seeds; each round reuses what it can, trains the rest (and, on free Ray slots, what a
+    later round may need: :mod:`asymtune.confirm.ahead`), logs every run and chooses again."""
+    rounds = RoundTrainings(executor, ahead=options.confirm.train_ahead)
+    try:
+        while True:
+            done = {(run.trial_id, run.seed) for run in result.runs}
+            missing = [
+                (by_id[trial_id], seed) for trial_id, seed in result.wanted()
+                if (trial_id, seed) not in done and trial_id not in result.derived
+            ]
+            to_train = []
+            for trial, seed in missing:
+                reused = _reuse(trial, seed) if options.confirm.reuse_trials else None
+                if reused is not None:
+                    record(trial, seed, reused, reused=True)
+                else:
+                    to_train.append((trial, seed))
+            if to_train:
+                log.info("%s: the confirmation trains %d models (seeds %s)", name, len(to_train),
+                         sorted({seed for _, seed in to_train}))
+            # a round of the race's seeds may not decide; the verdict's round (or nothing to train) does
+            racing = any(seed in result.seeds for _, seed in to_train)
+            later = [Job.of(by_id[t], seed) for t, seed in later_trainings(result, options)] if racing else []
+            jobs = [Job.of(trial, seed) for trial, seed in to_train]
+            for index, trained in rounds.run(train_job, jobs, later, key=lambda job: (job.trial_id, job.seed)):
+                if isinstance(trained, Exception):
+                    trial, seed = to_train[index]
+                    log.warning("%s: confirmation training of trial %s, seed %d failed: %s", name, trial.trial_id,
+                                seed, trained)
+                else:
+                    record(*to_train[index], trained, reused=False)
+            _derive(result, by_id, client, executor, record, name)
+            _choose(result, options, class_names)
+            result.race = _race(result, options)
+            if result.race is None:
+                result.seeds.append(result.seeds[-1] + 1)
+                continue
+            verdict_seeds = _verdict_seeds(result)
+            if verdict_seeds == result.verdict_seeds:
+                break  # and their runs were made above
+            result.verdict_seeds = verdict_seeds
+    finally:  # what no round used is dropped, also when the race fails
+        result.ahead = (rounds.used, rounds.close())
+    if rounds.ahead:
+        log.info("%s: trainings ahead of the race: %d used, %d dropped", name, *result.ahead)
 
 
 def _derive(

@@ -39,9 +39,9 @@ def test_the_block_gives_medians_ranges_and_verdicts(bench_module) -> None:
                  "trial_epochs": 50, "confirm_trainings": 4, "driver_cpu": 9.0, "busy": busy,
                  "first_trial": 5.0, "all_slots": full, "sweeps_end": 80.0, "sweep_ideal": 60.0,
                  "sweep_occupancy": 0.75, "workers": workers, "before": 1.0, "after": 1.0, "ramp": 1.0,
-                 "ramp_s": 10.0, "between": 2.0, "tail": 3.0, "tail_s": 20.0, "beyond": 4.0}
-                for w, busy, full, workers in ((104.0, 0.5, 20.0, 40), (108.0, 0.75, 30.0, 44),
-                                               (120.0, None, None, 70))]
+                 "ramp_s": 10.0, "between": 2.0, "tail": 3.0, "tail_s": 20.0, "beyond": 4.0, "ahead_dropped": dropped}
+                for w, busy, full, workers, dropped in ((104.0, 0.5, 20.0, 40, 0), (108.0, 0.75, 30.0, 44, 3),
+                                                        (120.0, None, None, 70, 5))]
     growth = {
         size: [{"trial_epochs": 2 * size, "sweep_wall": 10.0, "sweep_cpu": cost * size, "cpu_per_trial": cost,
                 "cpu_per_result": cost / 2, "report_wall": 0.5, "report_cpu": 0.4, "workers": 34} for cost in costs]
@@ -59,7 +59,8 @@ def test_the_block_gives_medians_ranges_and_verdicts(bench_module) -> None:
     # CPU floor / ideal = busy x makespan / ideal, in the repeats that read the busy share: 0.5 x 1.04, 0.75 x 1.08
     assert "/ ideal: 0.67 (0.52-0.81). Where it is close" in block
     assert "| 102 (102-102) | 1.06 (1.02-1.18) |" in block and "| 62 (50-75) |" in block  # busy: 2 repeats read it
-    assert "| 4 (4-4) | 44 (40-70) | 9 (9-9) |" in block  # confirmation trainings, worker processes, driver CPU
+    # confirmation trainings, trainings ahead dropped, worker processes, driver CPU
+    assert "| 4 (4-4) | 3 (0-5) | 44 (40-70) | 9 (9-9) |" in block
     assert "| 10 | 20 (20-20) | 34 (34-34) | 10 (10-10) |" in block  # growth: results, workers, sweep wall
     assert "| 6.0 (6.0-6.0) | 40 (34-51) |" in block and "| 2.00 (2.00-2.00) | 1.18 (1.00-1.50) |" in block
     # where the time went: all slots reached in 2 of 3 repeats; confirmation and report = makespan - 80 s
@@ -78,6 +79,9 @@ def test_the_critical_path_is_the_longest_datasets_sweep_then_its_race_rounds(be
         "b": {"trial_epochs": 20, "seeds": 4},  # 10 s, then rounds for seeds {0, 1}, 2 and 3: 3 x 20 s
     }
     assert scale.critical_path(per_dataset, slots_each=4, first_seeds=2, epochs=10, epoch_seconds=2.0) == 70.0
+    # trainings ahead (confirm.train_ahead): every round may run beside the first, one training after the sweep
+    assert scale.critical_path(per_dataset, slots_each=4, first_seeds=2, epochs=10, epoch_seconds=2.0,
+                               rounds_wait=False) == 40.0
     assert scale.critical_path({"a": per_dataset["a"]}, 4, 2, 10, 2.0) == 40.0
     # the verdict's seeds after a race that stopped better at 2 seeds: one more round of 20 s, at once
     assert scale.critical_path({"a": {**per_dataset["a"], "verdict_round": 1}}, 4, 2, 10, 2.0) == 60.0

@@ -21,9 +21,10 @@ from mlflow.tracking import MlflowClient
 from scipy import stats
 
 from asymtune.cli import compose
+from asymtune.confirm.executors import LocalExecutor, RayExecutor
 from asymtune.confirm.options import ConfirmOptions, DecisionOptions
 from asymtune.confirm.race import race_stop
-from asymtune.confirm.retrain import LocalExecutor, confirm_dataset
+from asymtune.confirm.retrain import confirm_dataset
 from asymtune.data.base import Split
 from asymtune.data.loading import load_dataset
 from asymtune.models import create_model
@@ -348,3 +349,48 @@ def test_html_report_renders_offline_in_chromium(smoke_sweep: Path, tmp_path: Pa
     assert picture.shape[0] > 3000 and picture.shape[1] == 1280 and picture.std() > 0.05
     for caption in ("parameter importance per class", "parallel coordinates", "logit shift", "Pareto front"):
         assert caption in report_md
+
+
+def test_trainings_ahead_on_free_ray_slots_change_no_run_and_no_decision(smoke_sweep: Path, tmp_path: Path) -> None:
+    """The confirmation of synth_lesions as Ray tasks with trainings ahead (``confirm.train_ahead``) on
+    9 slots, a race that cannot stop early (confidence 0.9999, min_gain 0: it runs to its 3 seeds, the
+    smoke sweep's leader being ahead of the baseline after 2: the race test above), against the same
+    confirmation in this process (no trainings ahead): the same seeds, stop, choice and runs with the
+    same validation numbers; the third seed of every setting came from its training ahead."""
+    import ray
+
+    manifest = _manifest(smoke_sweep)
+    entry = manifest["datasets"]["synth_lesions"]
+    config = yaml.safe_load((smoke_sweep / "configs" / "synth_lesions.yaml").read_text())
+    dataset = load_dataset(config["data"], "synth_lesions")
+    uri = f"sqlite:///{tmp_path / 'ahead'}.db"
+    client = MlflowClient(tracking_uri=uri)
+    experiment = client.create_experiment("ahead", artifact_location=tmp_path.as_uri())
+    options = DecisionOptions(metric="val/mean_fg_dice", mode="max", register_model=False,
+                              confirm=ConfirmOptions(seeds=2, max_seeds=3, verdict_seeds=3, min_gain=0.0,
+                                                     confidence=0.9999, reuse_trials=False,
+                                                     rivals=["authors_focal"]))
+    outcomes = {}
+    ray.init(num_cpus=9, include_dashboard=False, log_to_driver=False)
+    try:  # 6 trainings in the first round, 3 slots free: the 3 settings' third seeds run ahead
+        outcomes["ahead"] = confirm_dataset("synth_lesions", {**entry, "parent_run_id": client.create_run(
+            experiment).info.run_id}, "test", uri, options, RayExecutor({"cpu": 1, "gpu": 0}))
+    finally:
+        ray.shutdown()
+    outcomes["local"] = confirm_dataset("synth_lesions", {**entry, "parent_run_id": client.create_run(
+        experiment).info.run_id}, "test", uri, options, LocalExecutor(dataset))
+    ahead, local = outcomes["ahead"], outcomes["local"]
+    assert not isinstance(ahead, str) and not isinstance(local, str)
+    assert ahead.race is not None and ahead.race.reason == "budget", "the race went on to its third seed"
+    assert ahead.ahead == (3, 0), "the third seed of each of the 3 settings: trained ahead, used, none dropped"
+    assert local.ahead == (0, 0)
+    assert (ahead.seeds, ahead.race.reason, ahead.selected, ahead.verdict_seeds) == (
+        local.seeds, local.race.reason, local.selected, local.verdict_seeds)
+
+    def validation(outcome: object) -> dict[tuple[str, int], dict[str, float]]:
+        return {(r.trial_id, r.seed): {k: v for k, v in r.metrics.items() if k.startswith("val/")}
+                for r in outcome.runs}
+
+    assert len(validation(ahead)) == 9 and validation(ahead).keys() == validation(local).keys()
+    for key, metrics in validation(ahead).items():
+        assert metrics == pytest.approx(validation(local)[key], rel=1e-6), key

@@ -69,7 +69,7 @@ def test_confirmation_tasks_run_at_the_configured_niceness() -> None:
     same job without the hook runs at the raylet's niceness: Ray did not lower it to its own 15."""
     import ray
 
-    from asymtune.confirm.retrain import RayExecutor
+    from asymtune.confirm.executors import RayExecutor
     from asymtune.pipeline import start_ray
 
     assert not ray.is_initialized()
