@@ -1,8 +1,8 @@
 """MLflow tracking of a sweep: one parent run per dataset sweep, one nested child run per trial.
 
-All writes happen in the Tune driver (a :class:`ray.tune.Callback`), so trials on any node are
-tracked through the results they report, and the tracker finds its runs again by tags after a
-resume instead of creating duplicates.
+All writes happen in the Tune driver (a :class:`ray.tune.Callback` that queues each event for its
+sender thread), so trials on any node are tracked through the results they report, and the
+tracker finds its runs again by tags after a resume instead of creating duplicates.
 
 What the MLflow UI shows: the experiment is of the kind "custom model development" (its runs
 table, not the GenAI traces, is what it opens on); every run carries the source tags (the command
@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import logging
 import math
+import threading
 import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -43,6 +44,7 @@ EXPERIMENT_KIND = "custom_model_development"  # training runs (the other kind, g
 METRIC_PREFIXES = ("train/", "val/", "diag/", "sys/", "system/")
 _MAX_BATCH = 900
 _PAGE = 1000  # runs per page of a search
+_RETRY_S = 2.0  # a sender whose event was refused tries again after this long (or at the next event)
 
 
 def get_or_create_experiment(client: MlflowClient, name: str, artifact_location: str | None) -> str:
@@ -98,9 +100,11 @@ def drop_lost_trials(tracker: MLflowSweepTracker, results: tune.ResultGrid) -> N
 class MLflowSweepTracker(tune.Callback):
     """Logs a dataset sweep to MLflow from the Tune driver.
 
-    Every event (trial start, epoch result, trial end) goes to an outbox that is sent in order;
-    when the tracking server is unreachable the events wait there and are sent once it answers
-    again, so a short outage loses no metric. The outbox is the callback's state
+    Every event (trial start, epoch result, trial end) goes to an outbox that a sender thread sends
+    in order, so that Ray Tune's loop, which calls the callback, does not wait on MLflow (about 0.5 s
+    of requests per trial against a local SQLite store); the end of the sweep waits until the outbox
+    is sent. When the tracking server is unreachable the events wait there and are sent once it
+    answers again, so a short outage loses no metric. The outbox is the callback's state
     (:meth:`get_state`), which Ray Tune saves with every experiment snapshot and restores on
     resume, so events still waiting survive a driver restart.
 
@@ -155,12 +159,30 @@ class MLflowSweepTracker(tune.Callback):
         self._client: MlflowClient | None = None
         self._existing: dict[str, str] | None = None  # trial id -> run id found in MLflow, read once per driver
         self._experiment_id: str | None = None
+        self._new_sender()
+
+    def _new_sender(self) -> None:
+        """The sender's thread (started by the first event) and its locks: one flush at a time, and
+        the outbox shared with Ray Tune's loop."""
+        self._outbox_lock = threading.Lock()
+        self._send_lock = threading.Lock()
+        self._wake = threading.Event()
+        self._sender: threading.Thread | None = None
+        self._closing = False
 
     def __getstate__(self) -> dict[str, Any]:
         state = self.__dict__.copy()
         state["_client"] = None
         state["_existing"] = None  # a restored driver reads the runs again: some may be newer than the snapshot
+        for name in ("_outbox_lock", "_send_lock", "_wake", "_sender", "_closing"):
+            state.pop(name, None)
+        with self._outbox_lock:
+            state["_outbox"] = list(self._outbox)
         return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        self._new_sender()
 
     def get_state(self) -> dict[str, Any]:
         """The events not yet sent, saved by Ray Tune beside every experiment snapshot.
@@ -168,7 +190,8 @@ class MLflowSweepTracker(tune.Callback):
         Always a dict, an empty outbox too: Ray Tune writes no file for a None state, and the
         restore would then read an older file whose events were sent since.
         """
-        return {"outbox": list(self._outbox)}
+        with self._outbox_lock:
+            return {"outbox": list(self._outbox)}
 
     def set_state(self, state: dict[str, Any]) -> None:
         """Take back the events that waited at the snapshot (Ray Tune calls this on resume).
@@ -176,7 +199,8 @@ class MLflowSweepTracker(tune.Callback):
         Events the killed driver sent after the snapshot are sent again without harm: a run is
         found again by its tags, a step already logged is skipped, a status is set again.
         """
-        self._outbox = list(state.get("outbox", []))
+        with self._outbox_lock:
+            self._outbox = list(state.get("outbox", []))
 
     @property
     def client(self) -> MlflowClient:
@@ -187,7 +211,8 @@ class MLflowSweepTracker(tune.Callback):
     @property
     def pending(self) -> int:
         """Events not yet accepted by the tracking server."""
-        return len(self._outbox)
+        with self._outbox_lock:
+            return len(self._outbox)
 
     # ------------------------------------------------------------------------- parent
     def ensure_parent_run(self) -> str:
@@ -231,23 +256,51 @@ class MLflowSweepTracker(tune.Callback):
 
     # ------------------------------------------------------------------------ outbox
     def _post(self, *event: Any) -> None:
-        self._outbox.append(event)
-        self._flush()
+        """Queue an event for the sender thread (started here the first time) and return at once."""
+        with self._outbox_lock:
+            self._outbox.append(event)
+        if self._sender is None:
+            self._sender = threading.Thread(target=self._send_loop, name=f"mlflow-sender-{self.dataset_name}",
+                                            daemon=True)
+            self._sender.start()
+        self._wake.set()
+
+    def _send_loop(self) -> None:
+        """The sender thread: flush whenever an event comes, and every few seconds while some wait."""
+        while not self._closing:
+            self._wake.wait(_RETRY_S)
+            self._wake.clear()
+            if not self._closing:
+                self._flush()
+
+    def _stop_sender(self) -> None:
+        """Let the sender finish the event it is sending, and stop it; later flushes are the caller's."""
+        if self._sender is not None:
+            self._closing = True
+            self._wake.set()
+            self._sender.join()
+            self._sender, self._closing = None, False
 
     def _flush(self) -> bool:
         """Send waiting events in order; stop at the first failure. True when all were sent."""
-        while self._outbox:
-            try:
-                self._send(self._outbox[0])
-            except Exception as error:  # connection refused, 5xx, timeouts: retry later
-                self._existing = None  # a run may have been created without our hearing it: look again
-                log.warning(
-                    "MLflow at %s did not accept an event (%s: %s); %d events wait and will be retried",
-                    self.tracking_uri, type(error).__name__, str(error)[:200], len(self._outbox),
-                )
-                return False
-            self._outbox.pop(0)
-        return True
+        with self._send_lock:  # one sender at a time: an event sent twice at once could create a run twice
+            while True:
+                with self._outbox_lock:
+                    if not self._outbox:
+                        return True
+                    event = self._outbox[0]
+                try:
+                    self._send(event)
+                except Exception as error:  # connection refused, 5xx, timeouts: retry later
+                    self._existing = None  # a run may have been created without our hearing it: look again
+                    log.warning(
+                        "MLflow at %s did not accept an event of the %s sweep (%s: %s); %d events wait and will be "
+                        "retried", self.tracking_uri, self.dataset_name, type(error).__name__, str(error)[:200],
+                        self.pending,
+                    )
+                    return False
+                with self._outbox_lock:
+                    self._outbox.pop(0)
 
     def _send(self, event: tuple[Any, ...]) -> None:
         kind, trial_id = event[0], event[1]
@@ -388,7 +441,9 @@ class MLflowSweepTracker(tune.Callback):
         return [str(run.data.tags.get(TAG_TRIAL)) for run in lost]
 
     def on_experiment_end(self, trials: list[Any], **info: Any) -> None:
-        self._outbox.append(("end", ""))
+        self._stop_sender()
+        with self._outbox_lock:
+            self._outbox.append(("end", ""))
         deadline = time.monotonic() + self.flush_timeout_s
         while not self._flush() and time.monotonic() < deadline:
             time.sleep(2.0)

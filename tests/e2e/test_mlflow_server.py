@@ -167,6 +167,7 @@ def test_events_waiting_in_an_outage_survive_a_driver_restart(
     snapshot = tmp_path / "experiment"
     snapshot.mkdir()
     CallbackList([tracker]).save_to_dir(str(snapshot), session_str="killed")  # then the driver dies
+    tracker._stop_sender()  # and its sender thread with it
 
     server.start()
     restored: MLflowSweepTracker = pickle.loads(as_in_tuner_pkl)

@@ -80,6 +80,7 @@ def test_trial_runs_carry_the_dataset_source_tags_and_system_metrics(store: Path
                   "system/cpu_utilization_percentage": 40.0 + epoch, "node_id": "n"}
         tracker.on_trial_result(0, [], trial, result)
     tracker.on_trial_complete(0, [], trial)
+    tracker.on_experiment_end([])  # as Ray Tune ends a sweep: the sender's outbox is sent
 
     client = tracker.client
     run = client.get_run(tracker._child_runs["t1"])
