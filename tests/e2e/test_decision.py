@@ -9,6 +9,7 @@ import math
 import os
 import shutil
 from pathlib import Path
+from typing import Any
 
 import matplotlib.image
 import mlflow
@@ -25,7 +26,7 @@ from asymtune.confirm.executors import LocalExecutor, RayExecutor
 from asymtune.confirm.options import ConfirmOptions, DecisionOptions
 from asymtune.confirm.race import race_stop
 from asymtune.confirm.retrain import confirm_dataset
-from asymtune.data.base import Split
+from asymtune.data.base import SegmentationDataset, Split
 from asymtune.data.loading import load_dataset
 from asymtune.models import create_model
 from asymtune.paths import conf_dir
@@ -236,6 +237,18 @@ def _check_race(outcome: object, confidence: float, verdict_seeds: int) -> None:
                          seeds=len(earlier), mode="max", confidence=confidence, min_gain=0.001, max_seeds=4) is None
 
 
+def _lesions_confirmation_inputs(smoke_sweep: Path, tmp_path: Path,
+                                 name: str) -> tuple[dict[str, Any], SegmentationDataset, str, MlflowClient, str]:
+    """What a confirmation of the smoke sweep's synth_lesions needs, with a fresh MLflow store:
+    its manifest entry, its dataset, the store's URI, a client and an experiment ``name`` in it."""
+    entry = _manifest(smoke_sweep)["datasets"]["synth_lesions"]
+    config = yaml.safe_load((smoke_sweep / "configs" / "synth_lesions.yaml").read_text())
+    dataset = load_dataset(config["data"], "synth_lesions")
+    uri = f"sqlite:///{tmp_path / name}.db"
+    client = MlflowClient(tracking_uri=uri)
+    return entry, dataset, uri, client, client.create_experiment(name, artifact_location=tmp_path.as_uri())
+
+
 def test_the_race_trains_rounds_of_seeds_until_validation_decides(smoke_sweep: Path, tmp_path: Path) -> None:
     """The confirmation of synth_lesions with a race of up to 4 seeds and 5 verdict seeds, first at
     50% confidence (on the smoke sweep's numbers its leader beats the baseline at once: the leader
@@ -243,13 +256,8 @@ def test_the_race_trains_rounds_of_seeds_until_validation_decides(smoke_sweep: P
     another level would: the race replays its rounds from the runs, trains only what they lack, and
     stops for the reason its numbers give. Reading either back (a resume) finds the same seeds and
     the same stop, and trains nothing."""
-    manifest = _manifest(smoke_sweep)
-    entry = manifest["datasets"]["synth_lesions"]
-    config = yaml.safe_load((smoke_sweep / "configs" / "synth_lesions.yaml").read_text())
-    dataset = load_dataset(config["data"], "synth_lesions")
-    uri = f"sqlite:///{tmp_path / 'race'}.db"
-    client = MlflowClient(tracking_uri=uri)
-    parent = client.create_run(client.create_experiment("race", artifact_location=tmp_path.as_uri())).info.run_id
+    entry, dataset, uri, client, experiment = _lesions_confirmation_inputs(smoke_sweep, tmp_path, "race")
+    parent = client.create_run(experiment).info.run_id
     previous: dict[tuple[str, int], str] = {}
     for confidence in (0.5, 0.95):
         options = DecisionOptions(metric="val/mean_fg_dice", mode="max", register_model=False,
@@ -359,13 +367,7 @@ def test_trainings_ahead_on_free_ray_slots_change_no_run_and_no_decision(smoke_s
     same validation numbers; the third seed of every setting came from its training ahead."""
     import ray
 
-    manifest = _manifest(smoke_sweep)
-    entry = manifest["datasets"]["synth_lesions"]
-    config = yaml.safe_load((smoke_sweep / "configs" / "synth_lesions.yaml").read_text())
-    dataset = load_dataset(config["data"], "synth_lesions")
-    uri = f"sqlite:///{tmp_path / 'ahead'}.db"
-    client = MlflowClient(tracking_uri=uri)
-    experiment = client.create_experiment("ahead", artifact_location=tmp_path.as_uri())
+    entry, dataset, uri, client, experiment = _lesions_confirmation_inputs(smoke_sweep, tmp_path, "ahead")
     options = DecisionOptions(metric="val/mean_fg_dice", mode="max", register_model=False,
                               confirm=ConfirmOptions(seeds=2, max_seeds=3, verdict_seeds=3, min_gain=0.0,
                                                      confidence=0.9999, reuse_trials=False,
