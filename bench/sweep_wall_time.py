@@ -3,7 +3,7 @@
 Each command runs as a user runs it (a fresh process, a fresh output folder) and is timed from
 start to exit: Ray start-up, input checks, MLflow set-up, every trial and the report included.
 
-    python bench/sweep_wall_time.py            # default sweep and smoke sweep (about 6 minutes on 2 cores)
+    python bench/sweep_wall_time.py            # default sweep and smoke sweep (half an hour or more on 2 cores)
     python bench/sweep_wall_time.py --quick    # smoke sweep only
 """
 
