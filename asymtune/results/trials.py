@@ -75,6 +75,25 @@ class TrialRecord:
         return float(value) if isinstance(value, (int, float)) and math.isfinite(value) else math.nan
 
 
+def one_row_per_epoch(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """A trial's history with one row per ``training_iteration``: the last row of each, in epoch order.
+
+    A trial whose epoch was written to its result file after Ray Tune's last snapshot of the
+    experiment (the driver killed in between) runs that epoch again when the sweep resumes, and the
+    file then holds the epoch twice; the rerun's row is the one its checkpoint and the sweep went on
+    from. Rows without an epoch number are kept as they are.
+
+    >>> one_row_per_epoch([{"training_iteration": 1, "v": 0.1}, {"training_iteration": 2, "v": 0.2},
+    ...                    {"training_iteration": 2, "v": 0.3}])
+    [{'training_iteration': 1, 'v': 0.1}, {'training_iteration': 2, 'v': 0.3}]
+    """
+    by_epoch: dict[Any, dict[str, Any]] = {}
+    for index, row in enumerate(rows):
+        epoch = row.get("training_iteration")
+        by_epoch[("row", index) if epoch is None else epoch] = row
+    return list(by_epoch.values())
+
+
 def load_trials(experiment_dir: str | Path) -> list[TrialRecord]:
     """All trials of one dataset sweep, finished or not, in creation order.
 
@@ -88,7 +107,7 @@ def load_trials(experiment_dir: str | Path) -> list[TrialRecord]:
         if FIXED_KEY not in config or SETTINGS_KEY not in config:
             continue
         frame = result.metrics_dataframe
-        history = frame.to_dict("records") if frame is not None and len(frame) else []
+        history = one_row_per_epoch(frame.to_dict("records")) if frame is not None and len(frame) else []
         trial_id = str((result.metrics or {}).get("trial_id") or Path(result.path).name)
         records.append(
             TrialRecord(
