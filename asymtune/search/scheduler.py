@@ -26,6 +26,13 @@ scheduler as it was created (Ray issue 30838: ASHA's rungs start empty again). T
 its rung values and pairs from each restored trial's stored history when Ray Tune adds the trial
 back (:meth:`FidelityCheckedASHA.on_trial_add`).
 
+An epoch can be reported twice: a driver killed after a trial's result was written but before Ray
+Tune's snapshot of the experiment resumes that trial from its last checkpoint, and it trains the
+epochs after it again. The rerun is what the trial goes on from, and the stored history's reader
+keeps the rerun's row (:func:`asymtune.results.trials.one_row_per_epoch`), so the scheduler does
+the same: a rerun epoch replaces its final value, and a rerun rung epoch is decided again (its
+first value leaves the rung), so the decision that governs the trial is in the row the report reads.
+
 Spearman's rho over 4 pairs is a coarse check (a random ranking reaches 0.6 one time in five): it
 catches rungs that rank no better than chance or inversely, it does not prove a good one.
 
@@ -49,6 +56,7 @@ from ray.tune.schedulers import AsyncHyperBandScheduler, TrialScheduler
 from scipy import stats
 
 from asymtune.config.errors import ConfigError
+from asymtune.results.trials import one_row_per_epoch
 from asymtune.search.start_order import trial_to_start
 
 log = logging.getLogger(__name__)
@@ -167,6 +175,7 @@ class FidelityCheckedASHA(AsyncHyperBandScheduler):
         self.probe_trials, self.min_pairs, self.min_rho = probe_trials, min_pairs, float(min_rho)
         self._creation: dict[str, tuple[int, int]] = {}  # trial id -> (creation counter, add order)
         self._rung_values: dict[str, dict[float, float]] = {}  # trial id -> {milestone: signed objective}
+        self._rung_epochs: dict[str, dict[float, float]] = {}  # trial id -> {milestone: epoch decided at}
         self._final: dict[str, float] = {}  # trial id -> signed objective at max_t
         self._pending: dict[str, RungDecision] = {}  # for RungDecisionRecorder
         self.decisions: list[tuple[str, RungDecision]] = []  # this process's decisions, in order
@@ -222,9 +231,25 @@ class FidelityCheckedASHA(AsyncHyperBandScheduler):
             return None
         signed = self._metric_op * float(value)
         if epoch >= self._max_t:
-            self._final.setdefault(trial_id, signed)
+            self._final[trial_id] = signed  # a rerun of the last epoch replaces the first run's value
             return None, signed
         return self._due_rung(trial_id, epoch), signed
+
+    def _record(self, trial_id: str, milestone: float, epoch: float, signed: float) -> None:
+        self._rung_values.setdefault(trial_id, {})[milestone] = signed
+        self._rung_epochs.setdefault(trial_id, {})[milestone] = epoch
+
+    def _forget_rerun(self, trial_id: str, epoch: float) -> None:
+        """A result for an epoch at which a rung already decided about the trial is a rerun of
+        that epoch (a resume from an earlier checkpoint): its first value leaves the rung, so the
+        rerun is decided again."""
+        for milestone, decided_at in list(self._rung_epochs.get(trial_id, {}).items()):
+            if decided_at == epoch:
+                del self._rung_epochs[trial_id][milestone]
+                self._rung_values[trial_id].pop(milestone, None)
+                for rung_milestone, recorded in self._rungs:
+                    if rung_milestone == milestone:
+                        recorded.pop(trial_id, None)
 
     # -------------------------------------------------------------------------- Ray hooks
     def choose_trial_to_run(self, tune_controller: Any) -> Any | None:
@@ -244,10 +269,12 @@ class FidelityCheckedASHA(AsyncHyperBandScheduler):
             if due is not None and due[0] is not None:
                 milestone, recorded = self._rungs[due[0]]
                 recorded[trial_id] = due[1]
-                self._rung_values.setdefault(trial_id, {})[milestone] = due[1]
+                self._record(trial_id, milestone, row[self._time_attr], due[1])
 
     def on_trial_result(self, tune_controller: Any, trial: Any, result: dict[str, Any]) -> str:
         trial_id = str(trial.trial_id)
+        if isinstance(result.get(self._time_attr), (int, float)):
+            self._forget_rerun(trial_id, result[self._time_attr])
         due = self._observe(trial_id, result)
         if due is None:
             return TrialScheduler.CONTINUE
@@ -262,7 +289,7 @@ class FidelityCheckedASHA(AsyncHyperBandScheduler):
         else:
             recorded[trial_id] = signed  # in the cutoff of later trials, as ASHA would
             decision = TrialScheduler.CONTINUE
-        self._rung_values.setdefault(trial_id, {})[milestone] = signed
+        self._record(trial_id, milestone, result[self._time_attr], signed)
         record = RungDecision(int(result[self._time_attr]), action, rho, pairs, decision == TrialScheduler.STOP)
         self._pending[trial_id] = record
         self.decisions.append((trial_id, record))
@@ -283,7 +310,8 @@ class FidelityCheckedASHA(AsyncHyperBandScheduler):
 
 def _stored_history(trial: Any) -> list[dict[str, Any]]:
     """The results a trial reported before a restore, read from its ``result.json`` on the sweep's
-    storage; empty for a new trial (or one without stored results)."""
+    storage, one row per epoch (the last, as the report reads them: :func:`one_row_per_epoch`);
+    empty for a new trial (or one without stored results)."""
     storage = getattr(trial, "storage", None)
     if storage is None or not getattr(trial, "run_metadata", None) or not trial.run_metadata.last_result:
         return []
@@ -297,7 +325,7 @@ def _stored_history(trial: Any) -> list[dict[str, Any]]:
     except (OSError, ValueError, AttributeError) as error:  # a missing history only weakens the check
         log.warning("trial %s: stored results not read (%s); its rung values start empty", trial.trial_id, error)
         return []
-    return [json.loads(line) for line in text.splitlines() if line.strip()]
+    return one_row_per_epoch([json.loads(line) for line in text.splitlines() if line.strip()])
 
 
 class RungDecisionRecorder(tune.Callback):

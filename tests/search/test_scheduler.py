@@ -5,6 +5,7 @@ history and survive a resume. Rung values and rho are hand-computed."""
 from __future__ import annotations
 
 import math
+import tempfile
 from collections.abc import Callable
 from pathlib import Path
 from types import SimpleNamespace
@@ -16,6 +17,7 @@ from ray.tune.experiment import Trial
 from ray.tune.schedulers import ASHAScheduler, TrialScheduler
 
 from asymtune.config.errors import ConfigError
+from asymtune.results.trials import one_row_per_epoch
 from asymtune.search.scheduler import (
     DISABLED,
     KEPT,
@@ -139,6 +141,29 @@ def test_an_unmeasured_rung_stops_nothing() -> None:
     assert math.isnan(decision.rho)
 
 
+def test_a_rerun_epoch_replaces_the_first_runs_value_at_the_rung_and_at_the_end() -> None:
+    """A resume from an earlier checkpoint trains epochs again: the rerun's value is the one the
+    scheduler keeps (as the report does), and a rerun rung epoch is decided again."""
+    scheduler = _scheduler()
+    _run_one_after_another(scheduler, PREDICTIVE_PROBES)
+    assert scheduler.fidelity(GRACE) == (1.0, 3)
+    a = Trial("__fake", trial_id="a", experiment_tag="0_a", stub=True)
+    scheduler.on_trial_result(None, a, {"training_iteration": EPOCHS, "score": 0.3})  # a's last epoch, rerun
+    # rung values b 0.1 < c 0.2 < a 0.3 against finals a 0.3 < b 0.4 < c 0.5: d = (2, -1, -1), rho = 1 - 6 * 6 / 24
+    assert scheduler.fidelity(GRACE) == (pytest.approx(-0.5), 3)
+
+    scheduler = _scheduler()
+    _run_one_after_another(scheduler, PREDICTIVE_PROBES)
+    d = Trial("__fake", trial_id="d", experiment_tag="3_d", stub=True)
+    scheduler.on_trial_add(None, d)
+    assert scheduler.on_trial_result(None, d, {"training_iteration": 1, "score": 0.1}) == TrialScheduler.CONTINUE
+    # 0.35 is above the median of {0.3, 0.1, 0.2}: passes; its rerun's 0.15 is below it: stopped
+    assert scheduler.on_trial_result(None, d, {"training_iteration": GRACE, "score": 0.35}) == TrialScheduler.CONTINUE
+    assert scheduler.on_trial_result(None, d, {"training_iteration": GRACE, "score": 0.15}) == TrialScheduler.STOP
+    assert scheduler.pop_decision("d", GRACE) == RungDecision(epoch=GRACE, action=KEPT, rho=1.0, pairs=3, stopped=True)
+    assert dict(scheduler._rungs)[GRACE]["d"] == 0.15, "the rung holds the rerun's value, once"
+
+
 @pytest.mark.parametrize(
     ("key", "value", "message"),
     [("probe_trials", -1, "search.scheduler.probe_trials=-1: expected an integer >= 0"),
@@ -215,6 +240,61 @@ def test_a_resumed_sweep_rebuilds_its_rungs_from_the_stored_histories(local_ray:
     row = _rung_row(histories["d"])
     assert (row[RUNG_ACTION], row[RUNG_PAIRS], row[RUNG_STOPPED]) == (KEPT, 3, True)
     assert len(histories["d"]) == 2, "stopped at the rung, against the probes' recorded values"
+
+
+def _checkpointing_trainable(fail_flag: Path) -> Callable[[dict[str, Any]], None]:
+    """Reports ``config["curve"]``, with a checkpoint at epoch 1 only; while ``fail_flag`` exists, a
+    trial with ``config["fails"]`` raises after its rung epoch (its result written, no checkpoint
+    of it), so a restore from epoch 1's checkpoint trains the rung epoch again, with
+    ``config["rerun"]`` as its value."""
+    def trainable(config: dict[str, Any]) -> None:
+        start = 0
+        checkpoint = tune.get_checkpoint()
+        if checkpoint is not None:
+            with checkpoint.as_directory() as directory:
+                start = int(Path(directory, "epoch").read_text())
+        for epoch in range(start + 1, len(config["curve"]) + 1):
+            value = config["rerun"] if start and epoch == GRACE else config["curve"][epoch - 1]
+            if epoch == 1:
+                with tempfile.TemporaryDirectory() as directory:
+                    Path(directory, "epoch").write_text(str(epoch))
+                    tune.report({"score": value}, checkpoint=tune.Checkpoint.from_directory(directory))
+            else:
+                tune.report({"score": value})
+            if epoch == GRACE and config["fails"] and fail_flag.exists():
+                raise RuntimeError("injected failure after the rung epoch")
+
+    return trainable
+
+
+@pytest.mark.e2e
+def test_a_restore_that_trains_the_rung_epoch_again_decides_it_again(local_ray: None, tmp_path: Path) -> None:
+    """d passes the rung with 0.35 and fails before a checkpoint of that epoch; restored from epoch
+    1's checkpoint, it reports 0.15 there (the result file then holds epoch 2 twice), below the
+    rung's cutoff 0.2: it is stopped, and the decision is in the row the report reads."""
+    (tmp_path / "fail").touch()
+    curves = {**PREDICTIVE_PROBES, "d": _curve(0.35, 0.9)}
+    scheduler = _scheduler(objective=False)
+    tuner = tune.Tuner(
+        _checkpointing_trainable(tmp_path / "fail"),
+        param_space={"name": tune.grid_search(list(curves)),
+                     "curve": tune.sample_from(lambda spec: curves[spec.config["name"]]),
+                     "rerun": 0.15, "fails": tune.sample_from(lambda spec: spec.config["name"] == "d")},
+        tune_config=tune.TuneConfig(metric="score", mode="max", scheduler=scheduler, max_concurrent_trials=1),
+        run_config=tune.RunConfig(name="exp", storage_path=str(tmp_path / "storage"), verbose=0,
+                                  callbacks=[RungDecisionRecorder(scheduler)],
+                                  failure_config=tune.FailureConfig(max_failures=0)),
+    )
+    first = _histories(tuner.fit())
+    assert [(r["training_iteration"], r["score"], r[RUNG_STOPPED]) for r in first["d"]] == [
+        (1, 0.175, pytest.approx(math.nan, nan_ok=True)), (GRACE, 0.35, False)]
+    (tmp_path / "fail").unlink()
+    path = str(tmp_path / "storage" / "exp")
+    resumed = tune.Tuner.restore(path, trainable=_checkpointing_trainable(tmp_path / "fail"), resume_errored=True).fit()
+    raw = _histories(resumed)["d"]
+    assert [r["training_iteration"] for r in raw] == [1, GRACE, GRACE], "the rung epoch trained twice"
+    (row,) = [r for r in one_row_per_epoch(raw) if r["training_iteration"] == GRACE]
+    assert (row["score"], row[RUNG_ACTION], row[RUNG_PAIRS], row[RUNG_STOPPED]) == (0.15, KEPT, 3, True)
 
 
 # A free slot starts the newest waiting trial (asymtune.search.start_order), not FIFO's oldest
