@@ -8,7 +8,8 @@ sensitivity (whether the training cases are memorised), and the logit shift (med
 distance, method.md section 4) on train minus on validation and on train minus on test; with
 several seeds and ``baseline`` among the settings, a second table gives each setting's paired
 difference to the baseline (same seed, setting minus baseline) with a 95% Student-t interval over
-seeds. Writes a Markdown block, and every training's metrics to ``--json``.
+seeds, and a third, for each technique run in both versions (``asym_<technique>`` and
+``sym_<technique>``), the asymmetric version's paired difference to the symmetric one. Writes a Markdown block, and every training's metrics to ``--json``.
 
 Synthetic sets (``synth_lesions``, ``synth_organs``) are generated at their defaults. The real
 built-in sets (``brain_atlas``, ``nuclei``) are read and trained as bench/reproduction.py reads and
@@ -177,10 +178,38 @@ def tables(results: list[dict[str, Any]], class_names: list[str], settings: list
     ]
     for cls in class_names:
         for setting in others:
-            keys = (f"test/dice/{cls}", f"test/sensitivity/{cls}", f"test/precision/{cls}", f"shift/shift/{cls}")
-            lines.append(f"| {cls} | {setting} | "
-                         + " | ".join(format_paired(paired_rows(results, setting, key)) for key in keys) + " |")
+            lines.append(f"| {cls} | {setting} | " + _paired_cells(results, cls, setting, "baseline") + " |")
+    pairs = symmetric_pairs(settings)
+    if pairs:
+        lines += [
+            "",
+            "Asymmetric minus symmetric version of the same technique (same seed; mean and 95% Student-t "
+            "interval over seeds):",
+            "",
+            "| class | asymmetric - symmetric | Δ test Dice | Δ test sensitivity | Δ test precision "
+            "| Δ shift (train - test) |",
+            "|---|---|---|---|---|---|",
+        ]
+        for cls in class_names:
+            for asymmetric, symmetric in pairs:
+                lines.append(f"| {cls} | {asymmetric} - {symmetric} | "
+                             + _paired_cells(results, cls, asymmetric, symmetric) + " |")
     return lines
+
+
+def symmetric_pairs(settings: list[str]) -> list[tuple[str, str]]:
+    """(``asym_<technique>``, ``sym_<technique>``) for each technique with both versions in ``settings``.
+
+    >>> symmetric_pairs(["baseline", "asym_focal", "asym_augmentation", "sym_augmentation"])
+    [('asym_augmentation', 'sym_augmentation')]
+    """
+    return [(s, f"sym_{s[len('asym_'):]}") for s in settings
+            if s.startswith("asym_") and f"sym_{s[len('asym_'):]}" in settings]
+
+
+def _paired_cells(results: list[dict[str, Any]], cls: str, setting: str, reference: str) -> str:
+    keys = (f"test/dice/{cls}", f"test/sensitivity/{cls}", f"test/precision/{cls}", f"shift/shift/{cls}")
+    return " | ".join(format_paired(paired_rows(results, setting, key, reference)) for key in keys)
 
 
 def _same(record: dict[str, Any], job: dict[str, Any]) -> bool:

@@ -67,3 +67,15 @@ def test_probe_table_has_a_row_per_rare_class_with_both_shifts(bench_module) -> 
     header, rule, row = study.probe_table([record])
     assert header.count("|") == rule.count("|") == row.count("|")
     assert row == "| nuclei | 0.1 | 8 | 60 | 1 | boundary | 0.934 | 0.347 | 0.400 | 0.372 | +10.05 | +7.78 | 35 |"
+
+
+def test_the_asymmetric_version_is_paired_with_the_symmetric_one_of_its_technique(bench_module) -> None:
+    study = bench_module("effect_study")
+    symmetric = [_record("sym_focal", seed, dice, 1.5) for seed, dice in ((0, 0.54), (1, 0.62), (2, 0.44))]
+    lines = study.tables(RESULTS + symmetric, ["lesion"], ["baseline", "asym_focal", "asym_margin", "sym_focal"])
+    (row,) = [line for line in lines if line.startswith("| lesion | asym_focal - sym_focal |")]
+    # asym_focal - sym_focal by seed: Dice 0.01, 0.05, -0.01 (mean 0.0167); shift -0.5, 0.5, -1.0 (mean -0.333)
+    assert "| +0.017 [" in row and "| -0.333 [" in row
+    assert "asym_margin - " not in "\n".join(lines), "asym_margin has no symmetric version in this study"
+    assert not any("Asymmetric minus symmetric" in line
+                   for line in study.tables(RESULTS, ["lesion"], ["baseline", "asym_focal", "asym_margin"]))
