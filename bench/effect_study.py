@@ -9,7 +9,8 @@ distance, method.md section 4) on train minus on validation and on train minus o
 several seeds and ``baseline`` among the settings, a second table gives each setting's paired
 difference to the baseline (same seed, setting minus baseline) with a 95% Student-t interval over
 seeds, and a third, for each technique run in both versions (``asym_<technique>`` and
-``sym_<technique>``), the asymmetric version's paired difference to the symmetric one. Writes a Markdown block, and every training's metrics to ``--json``.
+``sym_<technique>``), the asymmetric version's paired difference to the symmetric one. Writes a
+Markdown block, and every training's metrics to ``--json``.
 
 Synthetic sets (``synth_lesions``, ``synth_organs``) are generated at their defaults. The real
 built-in sets (``brain_atlas``, ``nuclei``) are read and trained as bench/reproduction.py reads and
