@@ -9,13 +9,13 @@ from __future__ import annotations
 import csv
 import json
 import os
-import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
+from epoch_checkpoints import epoch_checkpoints
 from ray import tune
 
 from asymtune.search.history import trial_history_loggers
@@ -27,12 +27,10 @@ def _trainable(died: Path) -> Callable[[dict[str, Any]], None]:
     """Reports epochs 1..3, each with a checkpoint, continuing from its checkpoint. Its first attempt
     reports the last epoch only once the storage holds the first two epochs' rows (the sync that
     ``num_to_keep=2`` forces after two checkpoints), then its process dies, as on a lost node."""
+    last_epoch, report_with_checkpoint = epoch_checkpoints()
+
     def trainable(config: dict[str, Any]) -> None:
-        start = 0
-        checkpoint = tune.get_checkpoint()
-        if checkpoint is not None:
-            with checkpoint.as_directory() as directory:
-                start = int(Path(directory, "epoch").read_text())
+        start = last_epoch()
         stored = Path(tune.get_context().get_storage().trial_fs_path, "result.json")
         for epoch in range(start + 1, EPOCHS + 1):
             if epoch == EPOCHS and not died.exists():
@@ -41,9 +39,7 @@ def _trainable(died: Path) -> Callable[[dict[str, Any]], None]:
                     if time.monotonic() > deadline:
                         raise TimeoutError(f"{stored} never held {EPOCHS - 1} rows")
                     time.sleep(0.05)
-            with tempfile.TemporaryDirectory() as directory:
-                Path(directory, "epoch").write_text(str(epoch))
-                tune.report({"epoch": epoch}, checkpoint=tune.Checkpoint.from_directory(directory))
+            report_with_checkpoint({"epoch": epoch}, epoch)
         if not died.exists():
             died.touch()
             os._exit(1)  # after the driver took the last result and checkpoint, before the trial returns

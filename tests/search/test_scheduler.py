@@ -5,13 +5,13 @@ history and survive a resume. Rung values and rho are hand-computed."""
 from __future__ import annotations
 
 import math
-import tempfile
 from collections.abc import Callable
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
 import pytest
+from epoch_checkpoints import epoch_checkpoints
 from ray import tune
 from ray.tune.experiment import Trial
 from ray.tune.schedulers import ASHAScheduler, TrialScheduler
@@ -247,18 +247,14 @@ def _checkpointing_trainable(fail_flag: Path) -> Callable[[dict[str, Any]], None
     trial with ``config["fails"]`` raises after its rung epoch (its result written, no checkpoint
     of it), so a restore from epoch 1's checkpoint trains the rung epoch again, with
     ``config["rerun"]`` as its value."""
+    last_epoch, report_with_checkpoint = epoch_checkpoints()
+
     def trainable(config: dict[str, Any]) -> None:
-        start = 0
-        checkpoint = tune.get_checkpoint()
-        if checkpoint is not None:
-            with checkpoint.as_directory() as directory:
-                start = int(Path(directory, "epoch").read_text())
+        start = last_epoch()
         for epoch in range(start + 1, len(config["curve"]) + 1):
             value = config["rerun"] if start and epoch == GRACE else config["curve"][epoch - 1]
             if epoch == 1:
-                with tempfile.TemporaryDirectory() as directory:
-                    Path(directory, "epoch").write_text(str(epoch))
-                    tune.report({"score": value}, checkpoint=tune.Checkpoint.from_directory(directory))
+                report_with_checkpoint({"score": value}, epoch)
             else:
                 tune.report({"score": value})
             if epoch == GRACE and config["fails"] and fail_flag.exists():
