@@ -1,6 +1,6 @@
 # asymtune: set up, run and test on a fresh machine.
 #   make demo   set up, then run `asymtune tune` with the embedded defaults (outputs/tune)
-#   make test   set up, then run the default test suite (about 22 minutes on 2 cores)
+#   make test   set up, then run the default test suite (16 to 21 minutes on 2 cores)
 #   make test-fast  the fast tier: unit tests and doctests, no Ray runtime, no servers (under 2 minutes)
 #   make lint   ruff, mypy (strict on asymtune/) and the import contracts of pyproject.toml
 #   make bench  set up, then run every benchmark and update docs/benchmarks.md and docs/results.md (hours)

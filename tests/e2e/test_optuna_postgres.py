@@ -99,6 +99,7 @@ def _finished_trials(experiment: Path) -> set[str]:
     return finished
 
 
+@pytest.mark.slow  # about 55 s here; test_journal_two_nodes.py resumes an interrupted study in the default suite
 def test_interrupted_sweep_resumes_its_study_in_postgresql(postgres: str, tmp_path: Path, cli) -> None:
     output_dir = tmp_path / "out"
     args = [*ARGS, f"optuna.storage={postgres}", f"output_dir={output_dir}"]

@@ -13,7 +13,9 @@ pytestmark = pytest.mark.e2e
 
 def test_per_class_sweep_logs_separate_params_per_class(tmp_path: Path, cli) -> None:
     output_dir = tmp_path / "out"
-    cli("tune", "experiment=smoke", "data=synth_organs", "search.space=per_class", f"output_dir={output_dir}")
+    # the trials' runs are what is checked: no confirmation, no report
+    cli("tune", "experiment=smoke", "data=synth_organs", "search.space=per_class", "confirm.enabled=false",
+        "report.enabled=false", f"output_dir={output_dir}")
     manifest = json.loads((output_dir / "sweep.json").read_text())
     client = MlflowClient(tracking_uri=manifest["mlflow"]["tracking_uri"])
     parent = manifest["datasets"]["synth_organs"]["parent_run_id"]
