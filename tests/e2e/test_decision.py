@@ -359,7 +359,8 @@ def test_html_report_renders_offline_in_chromium(smoke_sweep: Path, tmp_path: Pa
         assert caption in report_md
 
 
-@pytest.mark.slow  # about 50 s here; tests/confirm/test_ahead.py covers the same rule on a Ray runtime
+@pytest.mark.slow  # about 50 s here; tests/confirm/test_ahead.py checks on a Ray runtime that trainings ahead reach
+# their round without running twice and are dropped at the end (not that runs and decision stay the same)
 def test_trainings_ahead_on_free_ray_slots_change_no_run_and_no_decision(smoke_sweep: Path, tmp_path: Path) -> None:
     """The confirmation of synth_lesions as Ray tasks with trainings ahead (``confirm.train_ahead``) on
     9 slots, a race that cannot stop early (confidence 0.9999, min_gain 0: it runs to its 3 seeds, the
