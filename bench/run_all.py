@@ -135,7 +135,7 @@ BENCHMARKS = (
     ),
     Benchmark(  # a simulation: 32 logical CPUs, trials that sleep instead of training (bench/scale.py)
         "scale", "docs/benchmarks.md", "Scale on a simulated cluster", "scale.py",
-        ("--repeats", "3"), ("--quick",), minutes=110,
+        ("--repeats", "3", "--json", "docs/data/scale.json"), ("--quick",), minutes=140,
     ),
     Benchmark(
         "data_pipeline", "docs/benchmarks.md", "Real data pipeline: throughput and memory (brain atlas)",

@@ -27,8 +27,17 @@ every trial, never trained on). Three measurements, each in a fresh process, rep
 Driver CPU is ``time.process_time()`` of the process that runs the stage (all its threads); Ray's
 own processes (raylet, GCS) and the trial processes are not counted.
 
-    python bench/scale.py                # the published figures (about 110 min on 2 cores)
+Records: with ``--json``, each measurement's record (what was measured, with which arguments, in
+which repeat, when, at which commit, and its figures) is written to that file as soon as it ends
+(committed: ``docs/data/scale.json``), and the block is rendered from the records. A run without
+``--resume`` first drops the file's records of the measurements it will make; ``--resume`` takes
+the records already in the file for the same measurement, arguments and repeat instead of
+measuring again, so a run of several hours can be split over several invocations (the block says
+how many were taken).
+
+    python bench/scale.py                # the published figures (about 140 min on 2 cores)
     python bench/scale.py --quick        # 2 datasets x 8 trials on 8 slots, growth 20 and 100, 1 repeat
+    python bench/scale.py --json docs/data/scale.json --resume   # continue an interrupted run
 """
 
 from __future__ import annotations
@@ -411,6 +420,66 @@ def _shared_arguments(args: argparse.Namespace) -> list[str]:
         ["--set", *args.set] if args.set else [])
 
 
+# ------------------------------------------------------------------------------ the records
+def record_key(kind: str, size: int, repeat: int, args: argparse.Namespace) -> str:
+    """The measurement a record stands for, as one comparable string: its kind, size, repeat
+    (0-based) and every argument that shapes it."""
+    return json.dumps({"kind": kind, "size": size, "repeat": repeat, "arguments": _shared_arguments(args)},
+                      sort_keys=True)
+
+
+def record_key_of(record: Mapping[str, Any]) -> str:
+    """:func:`record_key` of a stored record."""
+    return json.dumps({name: record.get(name) for name in ("kind", "size", "repeat", "arguments")}, sort_keys=True)
+
+
+def measurement_record(kind: str, size: int, repeat: int, args: argparse.Namespace,
+                       result: Mapping[str, Any]) -> dict[str, Any]:
+    """One measurement's record: its key's fields, when and at which commit it was measured, its figures."""
+    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True)
+    dirty = subprocess.run(["git", "status", "--porcelain", "--", "asymtune", "conf", "search_spaces", "bench"],
+                           cwd=ROOT, capture_output=True, text=True)
+    return {
+        "kind": kind, "size": size, "repeat": repeat, "arguments": _shared_arguments(args),
+        "measured_at": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
+        "commit": (commit.stdout.strip() or None) if commit.returncode == 0 else None,
+        "uncommitted_changes": bool(dirty.stdout.strip()) if dirty.returncode == 0 else None,
+        "result": dict(result),
+    }
+
+
+def read_records(path: Path) -> list[dict[str, Any]]:
+    """The records of ``path`` (none when it does not exist yet).
+
+    Raises:
+        ValueError: naming the file, when it is not a records file of this script.
+    """
+    if not path.is_file():
+        return []
+    try:
+        records = json.loads(path.read_text())["measurements"]
+    except (json.JSONDecodeError, KeyError, TypeError) as error:
+        raise ValueError(f"--json {path}: not a records file of bench/scale.py (expected a JSON object with a "
+                         f"'measurements' list): {error}") from error
+    return list(records)
+
+
+def write_records(path: Path, records: Sequence[Mapping[str, Any]]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps({
+        "about": "bench/scale.py: one record per measurement (kind: makespan, growth, layers or bare; size: trials of "
+                 "a growth, layers or bare run; repeat: 0-based; arguments: those that shape it), with the commit and "
+                 "time it was measured at and its figures (result). The block of docs/benchmarks.md is rendered "
+                 "from them.",
+        "measurements": list(records),
+    }, indent=1) + "\n")
+
+
+def _shown(path: Path) -> str:
+    """``path`` relative to the repository root where it lies inside it."""
+    return str(path.relative_to(ROOT)) if path.is_relative_to(ROOT) else str(path)
+
+
 def summary(values: Sequence[float], digits: int = 2) -> str:
     """``median (min-max)`` of ``values``."""
     return f"{statistics.median(values):.{digits}f} ({min(values):.{digits}f}-{max(values):.{digits}f})"
@@ -586,11 +655,20 @@ def parse_arguments(argv: list[str] | None) -> argparse.Namespace:
                         help="asymtune config overrides of the makespan run, e.g. confirm.train_ahead=false (an A/B)")
     parser.add_argument("--quick", action="store_true", help="2 datasets x 8 trials on 8 slots, growth 20 and 100, "
                         "1 repeat: checks that it runs")
+    parser.add_argument("--json", type=Path, help="the measurements' records: each written as soon as it ends "
+                        "(records of other arguments already there are kept)")
+    parser.add_argument("--resume", action="store_true",
+                        help="take the records in --json of the same measurement, arguments and repeat instead of "
+                        "measuring again")
     parser.add_argument("--out", type=Path)
     parser.add_argument("--measure", choices=sorted(MEASURES), help=argparse.SUPPRESS)
     parser.add_argument("--size", type=int, default=0, help=argparse.SUPPRESS)
     parser.add_argument("--record", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
+    if args.resume and not args.json:
+        parser.error("--resume: takes the records of --json; give --json PATH")
+    if args.json:
+        args.json = args.json.resolve()
     if args.quick:
         args.datasets, args.trials, args.slots, args.repeats = 2, 8, 8, 1
         args.growth, args.layers_trials = [20, 100], 20
@@ -607,12 +685,33 @@ def main(argv: list[str] | None = None) -> int:
     plan = [("makespan", 0), *(("growth", size) for size in args.growth), ("layers", args.layers_trials),
             ("bare", args.layers_trials)]
     runs: dict[tuple[str, int], list[dict[str, Any]]] = {key: [] for key in plan}
-    for _ in range(args.repeats):  # interleaved: machine noise hits every measurement alike
+    records = read_records(args.json) if args.json else []
+    if args.json and not args.resume:  # a new measurement: no record of an earlier run is left to be resumed
+        planned = {record_key(kind, size, repeat, args) for repeat in range(args.repeats) for kind, size in plan}
+        records = [record for record in records if record_key_of(record) not in planned]
+        write_records(args.json, records)
+    taken = 0
+    for repeat in range(args.repeats):  # interleaved: machine noise hits every measurement alike
         for kind, size in plan:
-            runs[(kind, size)].append(run_measure(kind, size, args))
+            key = record_key(kind, size, repeat, args)
+            kept = [record for record in records if record_key_of(record) == key] if args.resume else []
+            if kept:
+                runs[(kind, size)].append(kept[-1]["result"])
+                taken += 1
+                continue
+            result = run_measure(kind, size, args)
+            runs[(kind, size)].append(result)
+            if args.json:  # at once: an interrupted run keeps what it measured
+                records = [record for record in records if record_key_of(record) != key]
+                records.append(measurement_record(kind, size, repeat, args, result))
+                write_records(args.json, records)
     command = "python bench/scale.py" + (" --quick" if args.quick else "") + (
-        f" --set {' '.join(args.set)}" if args.set else "")
-    return emit(render(args, runs, command), args.out)
+        f" --set {' '.join(args.set)}" if args.set else "") + (f" --json {_shown(args.json)}" if args.json else "")
+    lines = render(args, runs, command)
+    if taken:
+        lines[0] += (f". {taken} of {args.repeats * len(plan)} measurements were taken from an earlier invocation's "
+                     f"records (`--resume`, `{_shown(args.json)}`), not measured by this command")
+    return emit(lines, args.out)
 
 
 if __name__ == "__main__":

@@ -3,6 +3,7 @@ in its own process under real Ray Tune, and the block states each goal with its 
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -113,3 +114,67 @@ def test_the_time_beyond_the_ideal_splits_into_phases_that_add_up_to_the_makespa
     use = scale.slot_use(spans, slots=4, wall=30.0, ideal=10.0)
     assert (use["ramp"], use["ramp_s"], use["between"], use["tail"], use["tail_s"]) == pytest.approx(
         (0.0, 0.0, (6 + 0 + 5 + 9) / 4, 9 / 4, 3.0))
+
+
+def _fake_result(kind: str, size: int) -> dict[str, float]:
+    """A record with every figure :func:`render` reads, for ``kind`` (the figures themselves do not matter here)."""
+    if kind == "makespan":
+        return {"wall": 110.0, "ideal": 100.0, "ratio": 1.1, "bound": 100.0, "bound_ratio": 1.1, "trial_epochs": 50,
+                "confirm_trainings": 4, "driver_cpu": 9.0, "busy": 0.5, "first_trial": 5.0, "all_slots": 20.0,
+                "sweeps_end": 80.0, "sweep_ideal": 60.0, "sweep_occupancy": 0.75, "workers": 40}
+    if kind == "growth":
+        return {"trial_epochs": 2 * size, "sweep_wall": 10.0, "sweep_cpu": 0.2 * size, "cpu_per_trial": 0.2,
+                "cpu_per_result": 0.1, "report_wall": 0.5, "report_cpu": 0.4, "workers": 34}
+    return {"wall": 12.0, "fit_wall": 10.0, "driver_cpu": 6.0, "workers": 34}
+
+
+def test_records_are_written_as_measured_and_resume_takes_only_the_same_measurements(
+        bench_module, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    scale = bench_module("scale")
+    measured: list[tuple[str, int]] = []
+
+    def measure(kind: str, size: int, args) -> dict[str, float]:  # the bookkeeping is tested, not the measurement
+        measured.append((kind, size))
+        return _fake_result(kind, size)
+
+    monkeypatch.setattr(scale, "run_measure", measure)
+    records, block = tmp_path / "scale.json", tmp_path / "block.md"
+    base = ["--growth", "10", "40", "--layers-trials", "10", "--repeats", "2", "--json", str(records),
+            "--out", str(block)]
+    assert scale.main(base) == 0
+    assert len(measured) == 10  # 5 measurements x 2 repeats
+    stored = json.loads(records.read_text())["measurements"]
+    assert sorted((r["kind"], r["size"], r["repeat"]) for r in stored) == sorted(
+        (kind, size, repeat) for repeat in (0, 1) for kind, size in
+        (("makespan", 0), ("growth", 10), ("growth", 40), ("layers", 10), ("bare", 10)))
+    assert all("--epochs" in r["arguments"] and r["measured_at"].endswith("UTC") for r in stored)
+    assert stored[0]["result"] == _fake_result("makespan", 0)
+    assert "taken from an earlier invocation" not in block.read_text()
+
+    # an interrupted run: the last two measurements of repeat 1 never written; --resume measures only them
+    records.write_text(json.dumps({"measurements": [r for r in stored if not (
+        r["repeat"] == 1 and r["kind"] in ("layers", "bare"))]}))
+    measured.clear()
+    assert scale.main([*base, "--resume"]) == 0
+    assert measured == [("layers", 10), ("bare", 10)]
+    assert "8 of 10 measurements were taken from an earlier invocation's records" in block.read_text().splitlines()[0]
+    assert len(json.loads(records.read_text())["measurements"]) == 10
+
+    # other arguments are other measurements: none taken, the earlier ones kept in the file
+    measured.clear()
+    assert scale.main([*base, "--epochs", "6", "--resume"]) == 0
+    assert len(measured) == 10 and len(json.loads(records.read_text())["measurements"]) == 20
+    # without --resume everything is measured again, and replaces its own records only
+    measured.clear()
+    assert scale.main(base) == 0
+    assert len(measured) == 10 and len(json.loads(records.read_text())["measurements"]) == 20
+
+
+def test_a_records_file_of_another_kind_is_named_in_the_error(bench_module, tmp_path: Path) -> None:
+    scale = bench_module("scale")
+    wrong = tmp_path / "other.json"
+    wrong.write_text(json.dumps({"repeats": []}))  # a decision study's records
+    with pytest.raises(ValueError, match=r"--json .*other\.json: not a records file of bench/scale\.py"):
+        scale.read_records(wrong)
+    with pytest.raises(SystemExit):
+        scale.parse_arguments(["--resume"])  # nothing to resume from
