@@ -28,12 +28,12 @@ Driver CPU is ``time.process_time()`` of the process that runs the stage (all it
 own processes (raylet, GCS) and the trial processes are not counted.
 
 Records: with ``--json``, each measurement's record (what was measured, with which arguments, in
-which repeat, when, at which commit, and its figures) is written to that file as soon as it ends
-(committed: ``docs/data/scale.json``), and the block is rendered from the records. A run without
-``--resume`` first drops the file's records of the measurements it will make; ``--resume`` takes
-the records already in the file for the same measurement, arguments and repeat instead of
-measuring again, so a run of several hours can be split over several invocations (the block says
-how many were taken).
+which repeat, when, at which commit, on which CPU, and its figures) is written to that file as soon
+as it ends (committed: ``docs/data/scale.json``), and the block is rendered from the records. A run
+without ``--resume`` first drops the file's records of the measurements it will make; ``--resume``
+takes the records already in the file for the same measurement, arguments and repeat, measured on
+this CPU type (another one's are measured again), instead of measuring again, so a run of several
+hours can be split over several invocations (the block says how many were taken).
 
     python bench/scale.py                # the published figures (about 140 min on 2 cores)
     python bench/scale.py --quick        # 2 datasets x 8 trials on 8 slots, growth 20 and 100, 1 repeat
@@ -54,7 +54,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from _machine import BusyCores  # bench/ is on sys.path when a script runs
+from _machine import BusyCores, cpu_model  # bench/ is on sys.path when a script runs
 from _output import emit
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -441,7 +441,7 @@ def measurement_record(kind: str, size: int, repeat: int, args: argparse.Namespa
                            cwd=ROOT, capture_output=True, text=True)
     return {
         "kind": kind, "size": size, "repeat": repeat, "arguments": _shared_arguments(args),
-        "measured_at": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
+        "measured_at": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), "cpu": cpu_model(),
         "commit": (commit.stdout.strip() or None) if commit.returncode == 0 else None,
         "uncommitted_changes": bool(dirty.stdout.strip()) if dirty.returncode == 0 else None,
         "result": dict(result),
@@ -694,7 +694,11 @@ def main(argv: list[str] | None = None) -> int:
     for repeat in range(args.repeats):  # interleaved: machine noise hits every measurement alike
         for kind, size in plan:
             key = record_key(kind, size, repeat, args)
-            kept = [record for record in records if record_key_of(record) == key] if args.resume else []
+            same = [record for record in records if record_key_of(record) == key] if args.resume else []
+            kept = [record for record in same if record.get("cpu") == cpu_model()]  # timed on this CPU type only
+            if same and not kept:
+                print(f"[scale] the record of {kind} {size} repeat {repeat} was measured on another CPU than this "
+                      f"one ({cpu_model()}) or on one not recorded: measured again", file=sys.stderr, flush=True)
             if kept:
                 runs[(kind, size)].append(kept[-1]["result"])
                 taken += 1

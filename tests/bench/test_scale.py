@@ -160,6 +160,22 @@ def test_records_are_written_as_measured_and_resume_takes_only_the_same_measurem
     assert "8 of 10 measurements were taken from an earlier invocation's records" in block.read_text().splitlines()[0]
     assert len(json.loads(records.read_text())["measurements"]) == 10
 
+    # a record measured on another CPU type (or with none recorded) is measured again, on this one
+    stored = json.loads(records.read_text())["measurements"]
+    assert all(r["cpu"] == scale.cpu_model() for r in stored)
+    for record in stored:
+        if (record["kind"], record["repeat"]) == ("makespan", 1):
+            record["cpu"] = "AMD EPYC 7B13"
+        if (record["kind"], record["size"], record["repeat"]) == ("growth", 40, 0):
+            del record["cpu"]
+    records.write_text(json.dumps({"measurements": stored}))
+    measured.clear()
+    assert scale.main([*base, "--resume"]) == 0
+    assert sorted(measured) == [("growth", 40), ("makespan", 0)]
+    assert "8 of 10 measurements were taken" in block.read_text().splitlines()[0]
+    stored = json.loads(records.read_text())["measurements"]
+    assert len(stored) == 10 and all(r["cpu"] == scale.cpu_model() for r in stored)
+
     # other arguments are other measurements: none taken, the earlier ones kept in the file
     measured.clear()
     assert scale.main([*base, "--epochs", "6", "--resume"]) == 0
