@@ -49,13 +49,17 @@ class RayExecutor:
         yield from self.results({self.submit(fn, args): index for index, args in enumerate(calls)})
 
     @staticmethod
-    def results(pending: dict[Any, int]) -> Iterator[tuple[int, Any]]:
+    def results(pending: dict[Any, int], idle: Callable[[], None] | None = None,
+                every_s: float = 2.0) -> Iterator[tuple[int, Any]]:
         """Yield ``(index, result)`` of the tasks ``{ObjectRef: index}`` in the order they finish (the
-        exception if one raised); ``pending`` is emptied."""
+        exception if one raised); ``pending`` is emptied. With ``idle``, it is called whenever
+        ``every_s`` seconds pass without a task finishing."""
         import ray
 
         while pending:
-            done, _ = ray.wait(list(pending), num_returns=1)
+            done, _ = ray.wait(list(pending), num_returns=1, timeout=every_s if idle else None)
+            if not done and idle is not None:
+                idle()
             for ref in done:
                 index = pending.pop(ref)
                 try:

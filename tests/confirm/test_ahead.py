@@ -5,6 +5,7 @@ them without running again, and dropped when the race ends."""
 from __future__ import annotations
 
 import sys
+import threading
 import time
 from pathlib import Path
 from types import SimpleNamespace
@@ -43,11 +44,15 @@ def test_later_trainings_are_the_next_seeds_of_the_leader_and_baseline_first_the
     assert later_trainings(_confirmation("c"), _options(max_seeds=2, verdict_seeds=2)) == []
 
 
-def _train(job: tuple[str, str]) -> str:
-    """A stand-in training job run by Ray's workers: it notes its run in ``<directory>/ran``."""
-    directory, name = job
+def _train(job: tuple[str, ...]) -> str:
+    """A stand-in training job run by Ray's workers: it notes its start in ``<directory>/ran`` and,
+    given a gate, runs until the file ``<directory>/<gate>`` exists."""
+    directory, name, *gate = job
     with open(Path(directory) / "ran", "a") as ran:
         ran.write(name + "\n")
+    deadline = time.monotonic() + WAIT_S
+    while gate and not (Path(directory) / gate[0]).exists() and time.monotonic() < deadline:
+        time.sleep(0.02)
     return name.upper()
 
 
@@ -82,19 +87,32 @@ def ray_slots() -> Any:
 @pytest.mark.e2e
 def test_trainings_ahead_take_the_free_slots_and_a_later_round_gets_them_without_a_rerun(
         ray_slots: Any, tmp_path: Path) -> None:
-    def job(name: str) -> tuple[str, str]:
-        return (str(tmp_path), name)
+    def job(name: str, gate: str | None = None) -> tuple[str, ...]:
+        return (str(tmp_path), name, gate) if gate else (str(tmp_path), name)
 
-    rounds = RoundTrainings(RayExecutor({"cpu": 1, "gpu": 0}), ahead=True)
-    first = dict(rounds.run(_train, [job("a"), job("b")], later=[job("c"), job("d"), job("e")]))
+    rounds = RoundTrainings(RayExecutor({"cpu": 1, "gpu": 0}), ahead=True, poll_s=0.25, settle_s=2.0)
+    later = [job(name, "go-later") for name in "cdef"]
+    first: dict[int, str] = {}
+    waiting = threading.Thread(target=lambda: first.update(rounds.run(_train, [job("a", "go-a"), job("b")], later)))
+    waiting.start()
+    try:
+        # 4 free slots, 2 taken by the round: c and d start with it; b ends at once, and its slot,
+        # free at two polls, takes e while a waits; then no slot is free (a, c, d, e run): f waits
+        _wait(lambda: {"a", "b", "c", "d", "e"} <= set(_ran(tmp_path)), "c and d with the round, e on b's slot")
+        polls = rounds.polls
+        _wait(lambda: rounds.polls >= polls + 3, "three more polls while a runs")
+        assert rounds.topped_up == 1, "only e: no slot was free for f"
+        assert "f" not in _ran(tmp_path)
+    finally:
+        (tmp_path / "go-a").touch()
+        waiting.join(WAIT_S)
     assert first == {0: "A", 1: "B"}
-    # 4 free slots, 2 taken by the round: the 2 likeliest later trainings run ahead, not the third
-    _wait(lambda: {"c", "d"} <= set(_ran(tmp_path)), "c and d run ahead")
-    second = dict(rounds.run(_train, [job("c"), job("e")], later=[]))
-    assert second == {0: "C", 1: "E"}
-    assert rounds.used == 1, "c came from its run ahead; e was never started ahead (it would count too)"
+    (tmp_path / "go-later").touch()
+    second = dict(rounds.run(_train, [later[0], later[2], later[3]], later=[]))
+    assert second == {0: "C", 1: "E", 2: "F"}
+    assert rounds.used == 2, "c (with the first round) and e (while it waited) came from their runs ahead; f did not"
     assert rounds.close() == 1, "d: run ahead, asked for by no round, dropped"
-    assert sorted(_ran(tmp_path)) == ["a", "b", "c", "d", "e"], "each ran once: c was not trained again"
+    assert sorted(_ran(tmp_path)) == ["a", "b", "c", "d", "e", "f"], "each ran once: c and e were not trained again"
 
 
 @pytest.mark.e2e
