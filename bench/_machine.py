@@ -7,15 +7,7 @@ import os
 import platform
 from pathlib import Path
 
-
-def cpu_model() -> str:
-    """The CPU's model name from /proc/cpuinfo (Linux), else what ``platform`` knows."""
-    cpuinfo = Path("/proc/cpuinfo")
-    if cpuinfo.is_file():
-        for line in cpuinfo.read_text().splitlines():
-            if line.lower().startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    return platform.processor() or platform.machine()
+from asymtune.versions import cpu_model  # the same name the exports record
 
 
 def memory_gib() -> float | None:

@@ -151,7 +151,8 @@ class ConfirmSection:
             test split is read, so that the test interval can confirm what validation showed (at
             most the race's seeds: no more seeds).
         train_ahead: with the ``ray`` executor, each round of the race also trains, on the slots free
-            at that moment, the seeds a later round may need; a result is logged only when a round
+            at that moment and on those that stay free while it waits (free at two readings 2 s apart),
+            the seeds a later round may need; a result is logged only when a round
             needs it (the runs and the choice are those without it), the others are dropped: idle
             slots' time for a shorter confirmation (:mod:`asymtune.confirm.ahead`).
         reuse_trials: a sweep trial that trained every epoch counts as the training with seed

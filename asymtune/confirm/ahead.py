@@ -85,26 +85,25 @@ class RoundTrainings:
             waiting = [job for job in later if key(job) not in self._started and key(job) not in asked]
             waiting = self._start(fn, waiting, free, key)
             _last_submit[0] = time.monotonic()
-        previous: list[int | None] = [None]  # the free slots at the last poll (None: not trusted)
+        previous: int | None = None  # the free slots at the last poll (None: not trusted)
 
         def top_up() -> None:
-            nonlocal waiting
+            nonlocal waiting, previous
             if not waiting:
                 return
             with _SLOTS:
                 self.polls += 1
                 if time.monotonic() - _last_submit[0] < self.settle_s:
-                    previous[0] = None  # a race just submitted: Ray's view may not count it yet
+                    previous = None  # a race just submitted: Ray's view may not count it yet
                     return
                 free = executor.free_slots()
-                stayed = min(free, previous[0]) if previous[0] is not None else 0
-                previous[0] = free
+                stayed, previous = (0 if previous is None else min(free, previous)), free
                 if stayed > 0:
                     count = len(waiting)
                     waiting = self._start(fn, waiting, stayed, key)
                     self.topped_up += count - len(waiting)
                     _last_submit[0] = time.monotonic()
-                    previous[0] = None
+                    previous = None
 
         yield from executor.results(pending, idle=top_up, every_s=self.poll_s)
 

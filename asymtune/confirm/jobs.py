@@ -21,6 +21,7 @@ from asymtune.results.distances import distances_arrays
 from asymtune.results.layout import CASE_SERIES
 from asymtune.train.factory import build_trainer
 from asymtune.train.trainer import Trainer
+from asymtune.versions import machine
 
 if TYPE_CHECKING:
     from asymtune.results.trials import TrialRecord
@@ -96,7 +97,7 @@ def train_job(job: Job, dataset: SegmentationDataset | None = None) -> dict[str,
     if trainer.config.logit_offsets:
         metrics.update(trainer.cross_fitted_validation())
     state = state_bytes(trainer.model.state_dict())
-    return {"metrics": metrics, "epochs": trainer.epoch, "state": state}
+    return {"metrics": metrics, "epochs": trainer.epoch, "state": state, "machine": machine(trainer.device)}
 
 
 def offset_job(job: Job, state: bytes, dataset: SegmentationDataset | None = None) -> dict[str, Any]:

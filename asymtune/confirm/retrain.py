@@ -283,7 +283,7 @@ def confirm_dataset(
         role = "baseline" if trial is baseline else "candidate" if trial.trial_id in result.candidates else "rival"
         result.runs.append(log_trained(
             client, parent, identity, trial.trial_id, seed, role, params, trained["metrics"], trained["epochs"],
-            trained["state"], reused, derived_from,
+            trained["state"], reused, derived_from, trained.get("machine"),
         ))
 
     _run_race(result, by_id, options, class_names, executor, client, record, name)

@@ -41,7 +41,7 @@ from asymtune.results.distances import load_distances
 from asymtune.results.layout import REPORT_JSON, read_manifest
 from asymtune.results.storage import is_directory
 from asymtune.results.trials import TrialRecord, load_trials
-from asymtune.tracking.confirmation import DISTANCES_ARTIFACT, TAG_REGISTERED, download
+from asymtune.tracking.confirmation import DISTANCES_ARTIFACT, TAG_REGISTERED, download, trained_on
 from asymtune.tracking.ui import run_url
 
 log = logging.getLogger(__name__)
@@ -197,6 +197,9 @@ def _export(report: DatasetReport, name: str, entry: dict[str, Any], manifest: d
             confirmation_seeds=report.results.seeds,
             test_metrics={k: v for k, v in sorted(run.metrics.items()) if k.startswith("test/")},
             confirmed_metrics=report.results.to_dict(), registered_model=run.tags.get(TAG_REGISTERED),
+            trained_on=trained_on([r for r in report.confirmation.runs
+                                   if r.trial_id in (trial.trial_id, report.confirmation.baseline)
+                                   and r.seed in report.results.seeds]),
         )
     else:
         config = trial_train_config(trial)

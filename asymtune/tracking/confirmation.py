@@ -36,6 +36,7 @@ TAG_STATUS = "asymtune.confirm_status"          # "trained", then "tested"
 TAG_REUSED = "asymtune.reused_trial"            # "true" when the sweep trial itself is this seed
 TAG_REGISTERED = "asymtune.registered_model"    # "<name>/<version>"
 TAG_DERIVED = "asymtune.derived_from_run"       # the run whose weights this one reuses untrained (logit offsets)
+TAG_MACHINE = "asymtune.machine"                # the processor it trained on (asymtune.versions.machine)
 STATE_ARTIFACT = "weights/state.pt"  # not under "model/": MLflow 3 treats that folder as the logged model
 DISTANCES_ARTIFACT = "diagnostics/distances.npz"
 _FLUENT_LOCK = threading.Lock()  # datasets side by side are threads of one driver
@@ -71,6 +72,20 @@ class ConfirmationRun:
     def trained_here(self) -> bool:
         """A model the confirmation trained (not a sweep trial reused, not derived from another run)."""
         return self.tags.get(TAG_REUSED) != "true" and TAG_DERIVED not in self.tags
+
+
+def trained_on(runs: Sequence[ConfirmationRun]) -> dict[str, int]:
+    """How many of ``runs`` trained on each processor (:data:`TAG_MACHINE`); a sweep trial reused as
+    a seed counts as ``"not recorded (a sweep trial)"``; a run derived from another's weights is
+    left out (it trained nothing)."""
+    counts: dict[str, int] = {}
+    for run in runs:
+        if TAG_DERIVED in run.tags:
+            continue
+        name = run.tags.get(TAG_MACHINE) or (
+            "not recorded (a sweep trial)" if run.tags.get(TAG_REUSED) == "true" else "not recorded")
+        counts[name] = counts.get(name, 0) + 1
+    return dict(sorted(counts.items()))
 
 
 def _experiment_id(client: MlflowClient, parent_run_id: str) -> str:
@@ -122,6 +137,7 @@ def log_trained(
     state: bytes,
     reused_trial: bool,
     derived_from: str | None = None,
+    machine: str | None = None,
 ) -> ConfirmationRun:
     """Write one trained confirmation model: params, validation metrics at ``step`` and weights;
     the run also gets the source tags and the parent run's dataset inputs.
@@ -131,12 +147,15 @@ def log_trained(
         state: the model's ``state_dict`` as written by ``torch.save``.
         reused_trial: the sweep trial itself is this seed (no training).
         derived_from: the confirmation run whose weights these are (no training; the logit-offset rival).
+        machine: the processor it trained on (``asymtune.versions.machine``): a seeded training
+            gives the same model again only on the same type.
     """
     tags = {
         TAG_PARENT: parent_run_id, TAG_ROLE: ROLE, TAG_SWEEP: identity["sweep_id"], TAG_DATASET: identity["dataset"],
         TAG_TRIAL: trial_id, TAG_SEED: str(seed), TAG_CONFIRM_ROLE: confirm_role,
         TAG_REUSED: "true" if reused_trial else "false",
         **({TAG_DERIVED: derived_from} if derived_from else {}),
+        **({TAG_MACHINE: machine} if machine else {}),
     }
     parent = client.get_run(parent_run_id)
     run = client.create_run(

@@ -30,6 +30,7 @@ from asymtune.data.base import SegmentationDataset, Split
 from asymtune.data.loading import load_dataset
 from asymtune.models import create_model
 from asymtune.paths import conf_dir
+from asymtune.versions import cpu_model
 
 pytestmark = pytest.mark.e2e
 DATASETS = {"synth_lesions": ("lesion",), "synth_organs": ("organ", "organ_lesion", "duct")}
@@ -332,6 +333,9 @@ def test_provenance_record_beside_each_config(smoke_sweep: Path) -> None:
         assert record["mlflow"]["parent_run_id"] == manifest["datasets"][dataset]["parent_run_id"]
         assert record["dataset_fingerprint"].startswith("spec-sha256:"), "synthetic data: a hash of its spec"
         assert record["code_version"] and {"torch", "ray", "optuna", "mlflow"} <= set(record["libraries"])
+        # the confirmed runs of the export and the baseline trained here, on this CPU (seed 0 may be a sweep trial)
+        assert f"cpu: {cpu_model()}" in record["trained_on"], record["trained_on"]
+        assert set(record["trained_on"]) <= {f"cpu: {cpu_model()}", "not recorded (a sweep trial)"}
         difference = record["confirmed_metrics"]["difference"]["test/mean_fg_dice"]
         assert difference["low"] <= difference["mean"] <= difference["high"]
         assert record["selection"] == {"split": "val", "objective": "val/mean_fg_dice", "mode": "max",
